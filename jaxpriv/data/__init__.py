@@ -1,0 +1,1 @@
+"""Data layer: formats, the embedded simulator, windows, splits and scaling."""
