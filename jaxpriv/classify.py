@@ -4,7 +4,7 @@
 the whole training run is one ``lax.scan`` over minibatch steps, with no
 Python-side state, so it jits once and can be vmapped over variants (e.g. one
 attacker per sanitizer) or over folds. ``weight_N`` masks padded rows (0) and
-can rebalance classes.
+can rebalance classes; at least one weight must be positive.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.motionsense import DATA_FOLDER, SUBJECTS_FILE, load_motionsense
+from jaxpriv.data.parsing import InvalidPolicy
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # the real A_DeviceMotion_data is ~120 MB unpacked
 DEFAULT_MAX_MEMBERS = 100_000  # the real one has ~400; many tiny files exhaust inodes too
@@ -69,6 +70,7 @@ def prepare_motionsense(
     out_dir: str | Path,
     *,
     subjects: str | Path | None = None,
+    invalid: InvalidPolicy = "error",
     max_bytes: int = DEFAULT_MAX_BYTES,
     overwrite: bool = False,
 ) -> Path:
@@ -80,8 +82,9 @@ def prepare_motionsense(
     ``data_subjects_info.csv`` table; it may be left out when the archive or
     folder holds one. The result, ``out_dir/A_DeviceMotion_data`` plus
     ``out_dir/data_subjects_info.csv``, is fully read once before it is moved
-    into place, so a download that does not load is reported now and leaves
-    nothing behind. Returns ``out_dir``.
+    into place (with the ``invalid`` policy the caller will load it with), so
+    a download that does not load is reported now and leaves nothing behind.
+    Returns ``out_dir``.
     """
     source, out = Path(zip_or_folder), Path(out_dir)
     _check_target(out, overwrite)
@@ -96,14 +99,16 @@ def prepare_motionsense(
         table = table if table is not None else _find_table(data)
         with _staged_directory(out, overwrite) as staging:
             shutil.copytree(data, staging / DATA_FOLDER)
-            _finish_motionsense(staging, table, source, data_label=str(data))
+            _finish_motionsense(staging, table, source, invalid, data_label=str(data))
     elif source.is_file():
         with _open_zip(source) as zf:
             members = _safe_members(zf, source, max_bytes, DEFAULT_MAX_MEMBERS)
             with _staged_directory(out, overwrite) as staging:
                 _write_members(zf, source, members, staging, max_bytes)
                 _check_zip_top_level(staging, source)
-                _finish_motionsense(staging, table, source, data_label=f"{source}/{DATA_FOLDER}")
+                _finish_motionsense(
+                    staging, table, source, invalid, data_label=f"{source}/{DATA_FOLDER}"
+                )
     else:
         raise DataFormatError(f"{source}: no such file or folder")
     return out
@@ -313,7 +318,7 @@ def _check_zip_top_level(staging: Path, zip_path: Path) -> None:
 
 
 def _finish_motionsense(
-    staging: Path, table: Path | None, source: Path, *, data_label: str
+    staging: Path, table: Path | None, source: Path, invalid: InvalidPolicy, *, data_label: str
 ) -> None:
     """Put the subjects table next to the data folder and read everything once.
 
@@ -334,7 +339,7 @@ def _finish_motionsense(
             f"{source}: holds no {SUBJECTS_FILE}; download it too and pass subjects=PATH"
         )
     try:
-        load_motionsense(staging)
+        load_motionsense(staging, invalid=invalid)
     except DataFormatError as err:
         message = str(err)
         for temporary, known in (

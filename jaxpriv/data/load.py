@@ -60,10 +60,12 @@ def parse_embedded_spec(spec: str) -> SimConfig:
             raise ValueError(
                 f"--data {spec!r}: bad option {item!r}; use key=value with key in {allowed}"
             )
+        is_int = key in ("n_users", "seed")
         try:
-            kwargs[key] = int(value) if key in ("n_users", "seed") else float(value)
+            kwargs[key] = int(value) if is_int else float(value)
         except ValueError:
-            raise ValueError(f"--data {spec!r}: {key}={value!r} is not a number") from None
+            kind = "an integer" if is_int else "a number"
+            raise ValueError(f"--data {spec!r}: {item.strip()!r} is not {kind}") from None
     return SimConfig(**kwargs)
 
 
@@ -119,14 +121,26 @@ def _detect_folder(path: Path) -> str:
     )
 
 
-def _prepare_motionsense_zip(zip_path: Path, subjects: str | Path | None) -> Path:
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _prepare_motionsense_zip(
+    zip_path: Path, subjects: str | Path | None, invalid: InvalidPolicy
+) -> Path:
+    """Unpack a MotionSense zip into the cache once per (zip, subjects table) content."""
     from jaxpriv.data.archive import prepare_motionsense
 
-    stat = zip_path.stat()
-    key = f"{zip_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{subjects}"
+    table = None if subjects is None else Path(subjects).expanduser()
+    key = f"{_fingerprint(zip_path)}|{None if table is None else _fingerprint(table)}"
     out = cache_dir() / f"motionsense-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if not out.is_dir():
-        prepare_motionsense(zip_path, out, subjects=subjects)
+        try:
+            prepare_motionsense(zip_path, out, subjects=table, invalid=invalid)
+        except FileExistsError:
+            if not out.is_dir():  # another process unpacked it first: fine
+                raise
     return out
 
 
@@ -148,7 +162,9 @@ def load_dataset(
     if not path.exists():
         raise DataFormatError(f"--data {spec}: no such file or folder (or use 'embedded')")
     if path.is_file() and path.suffix.lower() == ".zip":
-        path = _prepare_motionsense_zip(path, subjects)
+        if subjects is not None and not Path(subjects).expanduser().is_file():
+            raise DataFormatError(f"--subjects {subjects}: no such file")
+        path = _prepare_motionsense_zip(path, subjects, invalid)
         return load_motionsense(path, invalid=invalid, activities=activities)
     if path.is_file():
         if path.suffix.lower() != ".csv":

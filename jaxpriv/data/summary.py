@@ -28,6 +28,9 @@ def _window_count(ds: Dataset, window: int, stride: int) -> int:
 
 def summarize(ds: Dataset, *, window: int = 128, stride: int = 64) -> dict[str, Any]:
     """Counts that let a user check what they loaded (all plain JSON types)."""
+    for name, value in (("window", window), ("stride", stride)):
+        if value < 1:  # a zero stride would divide by zero below
+            raise ValueError(f"{name} must be a positive integer, got {value}")
     genders = Counter(
         {1: "male", 0: "female", None: "unknown"}[s.gender] for s in ds.subjects.values()
     )
