@@ -151,6 +151,18 @@ def test_parse_embedded_spec_errors_name_the_option(spec: str, named: str) -> No
     assert spec in str(info.value)
 
 
+def test_a_changed_simulator_regenerates_instead_of_reusing_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
+    cfg = parse_embedded_spec(TINY_SPEC)
+    old = ensure_embedded(cfg)
+    monkeypatch.setattr(load_module, "simulator_fingerprint", lambda: "a-newer-simulator")
+    new = ensure_embedded(cfg)
+    assert new != old
+    assert (new / "simulation.json").is_file() and (old / "simulation.json").is_file()
+
+
 def test_embedded_is_generated_once_then_read_from_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

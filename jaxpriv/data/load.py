@@ -37,7 +37,7 @@ from jaxpriv.data.mobiact import (
 )
 from jaxpriv.data.motionsense import is_motionsense, load_motionsense
 from jaxpriv.data.parsing import InvalidPolicy
-from jaxpriv.data.simulator import SimConfig, simulate_motionsense
+from jaxpriv.data.simulator import SimConfig, simulate_motionsense, simulator_fingerprint
 
 EMBEDDED = "embedded"
 _SIM_FIELDS = {f.name: f.type for f in dataclasses.fields(SimConfig)}
@@ -72,12 +72,14 @@ def parse_embedded_spec(spec: str) -> SimConfig:
 def ensure_embedded(cfg: SimConfig | None = None, *, progress: bool = False) -> Path:
     """The folder holding the simulated dataset for ``cfg``, generated if missing.
 
-    The folder name is a hash of the config; generation writes to a temporary
-    folder and renames it, so a concurrent or interrupted run never yields a
-    partial dataset.
+    The folder name is a hash of the config and of the simulator's code (a newer
+    simulator regenerates); generation writes to a temporary folder and renames
+    it, so a concurrent or interrupted run never yields a partial dataset.
     """
     cfg = cfg or SimConfig()
-    digest = hashlib.sha256(json.dumps(cfg.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+    # Keyed on the config and the simulator's code, so a newer simulator regenerates.
+    key = json.dumps({"config": cfg.to_json(), "code": simulator_fingerprint()}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = cache_dir() / f"embedded-{cfg.n_users}u-{digest}"
     if not (path / "simulation.json").is_file():
         try:

@@ -9,6 +9,7 @@ that reads the real dataset reads this one. Same config -> byte-identical files.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -66,6 +67,14 @@ class SimConfig:
         return {**dataclasses.asdict(self), "activities": list(self.activities)}
 
 
+def simulator_fingerprint() -> str:
+    """Hash of the simulator's own source: generated data is stale once the code changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _format_rows(samples: np.ndarray) -> str:
     """MotionSense's CSV body: a row index, then 12 values with 6 decimals."""
     fmt = ",".join(["%d"] + ["%.6f"] * samples.shape[1]) + "\n"
@@ -120,6 +129,7 @@ def simulate_motionsense(
         write_recordings(tmp, cfg, progress=progress)
         meta = {
             "generator": "jaxpriv.data.simulator",
+            "fingerprint": simulator_fingerprint(),
             "format": "motionsense",
             "config": cfg.to_json(),
         }
@@ -138,4 +148,5 @@ __all__ = [
     "SimConfig",
     "make_population",
     "simulate_motionsense",
+    "simulator_fingerprint",
 ]

@@ -72,12 +72,12 @@ TEMPLATES: dict[str, ActivityTemplate] = {
         speed=1.3,
     ),
     "dws": ActivityTemplate(
-        gait=True, cadence=1.12, thigh_mean=14.0, thigh=(16.0, 6.0, 2.0),
+        gait=True, cadence=1.16, thigh_mean=14.0, thigh=(16.0, 6.0, 2.0),
         thigh_phase=(0.0, 1.6, 2.6), abduction=(4.5, 2.5), twist=6.0, pelvis_yaw=4.0,
-        bounce=(0.5, 3.2, 0.45), surge=1.6, sway=2.4, impact=0.75, speed=0.7,
+        bounce=(0.5, 3.2, 0.45), surge=1.6, sway=2.4, impact=0.9, speed=0.7,
     ),
     "ups": ActivityTemplate(
-        gait=True, cadence=0.84, thigh_mean=28.0, thigh=(27.0, 5.0, 1.2),
+        gait=True, cadence=0.82, thigh_mean=28.0, thigh=(29.0, 5.0, 1.2),
         thigh_phase=(0.0, -0.2, 1.4), abduction=(3.5, 1.5), twist=4.0, pelvis_yaw=3.5,
         bounce=(0.4, 1.8, 0.15), surge=1.8, sway=2.2, impact=0.18, speed=0.55,
     ),
