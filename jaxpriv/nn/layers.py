@@ -6,10 +6,13 @@ Why: every jaxpriv training loop is a ``lax.scan``, and XLA:CPU runs
 convolutions (and their gradients) inside a loop body through a slow path,
 about 27x slower here (jax-ml/jax#12868); matrix products do not suffer from
 it. ``benchmarks/conv_in_scan.py`` records the measurement.
+
+:class:`ConvTranspose1D` is the stride-1 transposed convolution built on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import flax.linen as nn
@@ -48,3 +51,32 @@ class Conv1D(nn.Module):
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y
+
+
+class ConvTranspose1D(Conv1D):
+    """Stride-1 transposed 1-D convolution ``(B, W, C) -> (B, W + kernel - 1, features)``.
+
+    The length rule of PyTorch's ``ConvTranspose1d`` (stride 1, no padding), computed
+    as ``kernel - 1`` zeros on both sides followed by a ``VALID`` :class:`Conv1D`, so
+    it keeps the im2col speed inside ``lax.scan``.
+
+    Parameters: ``kernel`` of shape ``(kernel, C, features)`` and ``bias``, the
+    layout of ``nn.Conv``. Relative to other libraries' transposed convolutions:
+
+    - ``nn.ConvTranspose(features, (k,), padding="VALID")`` (``transpose_kernel=False``,
+      Flax's default) computes the same function with the *same* kernel array;
+    - ``nn.ConvTranspose(..., transpose_kernel=True)`` (kernel ``(k, features, C)``)
+      and PyTorch's ``ConvTranspose1d`` (weight ``(C, features, k)``) use the
+      *flipped* kernel: ``ours[m, c, f] = torch_weight[c, f, k - 1 - m]``.
+
+    For a learned kernel the flip does not matter; it only matters when porting
+    weights.
+    """
+
+    # Fixed: the padding is done here, the inner convolution is always VALID.
+    padding: Literal["VALID"] = dataclasses.field(default="VALID", init=False)
+
+    def __call__(self, x_BxWxC: jax.Array) -> jax.Array:
+        k = self.kernel
+        x_BxWxC = jnp.pad(x_BxWxC, ((0, 0), (k - 1, k - 1), (0, 0)))
+        return super().__call__(x_BxWxC)

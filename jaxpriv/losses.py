@@ -1,0 +1,255 @@
+"""Loss terms: small pure functions that methods compose and researchers extend.
+
+Conventions shared by every function here:
+
+- Inputs are batched on the first axis; ``logits_BxK`` are unnormalised scores
+  and ``labels_B`` integer class ids in ``[0, K)``.
+- ``mask_B`` (optional, bool or float) weights the rows: 0 drops a row (a padded
+  row of a fixed-shape batch), 1 keeps it, other values weight it. Dropping a
+  row with the mask gives exactly the value computed without that row.
+  Masked rows must still hold finite values (0 times NaN is NaN).
+- Results are float32 scalars (float64 when x64 is on and the inputs are
+  float64), traceable under ``jit``, ``vmap`` and ``grad``. Weights such as
+  DySan's ``alpha`` and ``lam`` may be traced arrays, so a grid of them is one
+  ``vmap``.
+- An empty batch (all rows masked) gives 0, not NaN.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+# The order in which DySan's "vector" mode takes its optimizer steps, one per term.
+SANITIZER_TERM_NAMES = ("ber_activity", "ber_gap_gender", "distortion")
+
+
+def _row_weights(mask_B: Array | None, batch: int, dtype: jnp.dtype) -> Array:
+    """The mask as float weights, or ones when there is none."""
+    if mask_B is None:
+        return jnp.ones((batch,), dtype)
+    return jnp.asarray(mask_B).astype(dtype).reshape(batch)
+
+
+def _safe_div(num: Array, den: Array) -> Array:
+    """``num / den`` where ``den > 0``, else 0; the gradient stays finite (no 0/0 branch)."""
+    positive = den > 0
+    return jnp.where(positive, num / jnp.where(positive, den, 1), 0)
+
+
+def _weighted_mean(values_B: Array, mask_B: Array | None) -> Array:
+    """Mean of per-row values, weighted by the mask; 0 when every row is masked."""
+    w_B = _row_weights(mask_B, values_B.shape[0], values_B.dtype)
+    return _safe_div(jnp.sum(w_B * values_B), jnp.sum(w_B))
+
+
+def _float(x: Array) -> Array:
+    """Promote to a float dtype (float32 by default, float64 stays float64)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
+def cross_entropy(logits_BxK: Array, labels_B: Array, mask_B: Array | None = None) -> Array:
+    """Mean softmax cross-entropy over the (masked) rows."""
+    logits_BxK = _float(logits_BxK)
+    logp_BxK = jax.nn.log_softmax(logits_BxK, axis=-1)
+    # One-hot rather than a gather: a padded row's out-of-range label gives 0, not NaN.
+    onehot_BxK = jax.nn.one_hot(labels_B, logits_BxK.shape[-1], dtype=logp_BxK.dtype)
+    nll_B = -jnp.sum(onehot_BxK * logp_BxK, axis=-1)
+    return _weighted_mean(nll_B, mask_B)
+
+
+def soft_ber(
+    logits_BxK: Array, labels_B: Array, num_classes: int, mask_B: Array | None = None
+) -> Array:
+    """Soft balanced error rate, differentiable.
+
+    With ``p = softmax(logits)``: for each class present in the (masked) batch,
+    the (weighted) mean of ``1 - p[true class]`` over that class's rows; then the
+    plain mean over the classes present. Classes without rows do not count (a
+    batch without women does not pull the BER towards 0 or 1); no row at all
+    gives 0. Labels outside ``[0, num_classes)`` are ignored like masked rows.
+    Unlike the overall error, a majority class cannot dominate it: chance level
+    is ``1 - 1/K`` whatever the class balance.
+    """
+    logits_BxK = _float(logits_BxK)
+    p_BxK = jax.nn.softmax(logits_BxK, axis=-1)
+    onehot_BxK = jax.nn.one_hot(labels_B, num_classes, dtype=p_BxK.dtype)
+    w_BxK = onehot_BxK * _row_weights(mask_B, p_BxK.shape[0], p_BxK.dtype)[:, None]
+    err_B = 1 - jnp.sum(p_BxK * onehot_BxK, axis=-1)
+    count_K = jnp.sum(w_BxK, axis=0)
+    class_err_K = _safe_div(w_BxK.T @ err_B, count_K)
+    present_K = (count_K > 0).astype(p_BxK.dtype)
+    return _safe_div(jnp.sum(class_err_K * present_K), jnp.sum(present_K))
+
+
+def ber_gap(
+    logits_BxK: Array, labels_B: Array, num_classes: int, mask_B: Array | None = None
+) -> Array:
+    """``|1/2 - soft_ber|``: DySan's privacy term for a binary sensitive attribute.
+
+    0 when the attacker is at chance level for two classes (BER 1/2); both a
+    perfect attacker (BER 0) and a perfectly inverted one (BER 1) cost 1/2. For
+    more than two classes chance is ``1 - 1/K``, not 1/2: build that gap from
+    :func:`soft_ber` directly.
+    """
+    return jnp.abs(0.5 - soft_ber(logits_BxK, labels_B, num_classes, mask_B))
+
+
+def l1_per_channel(x_BxWxC: Array, x_hat_BxWxC: Array, mask_B: Array | None = None) -> Array:
+    """DySan's distortion: the mean over channels of each channel's mean absolute error.
+
+    The per-channel means are over rows (weighted by the mask) and time. With
+    every channel the same length this equals the global mean absolute error;
+    the per-channel form follows the original code and keeps the channel axis
+    explicit for variants that weight channels.
+    """
+    err_BxWxC = jnp.abs(_float(x_BxWxC) - _float(x_hat_BxWxC))
+    err_BxC = err_BxWxC.reshape(err_BxWxC.shape[0], -1, err_BxWxC.shape[-1]).mean(axis=1)
+    w_B = _row_weights(mask_B, err_BxC.shape[0], err_BxC.dtype)
+    channel_err_C = _safe_div(w_B @ err_BxC, jnp.sum(w_B))
+    return jnp.mean(channel_err_C)
+
+
+def mse(x: Array, x_hat: Array, mask_B: Array | None = None) -> Array:
+    """Mean squared error: per row over all non-batch axes, then the (masked) mean of rows."""
+    sq = jnp.square(_float(x) - _float(x_hat))
+    return _weighted_mean(sq.reshape(sq.shape[0], -1).mean(axis=1), mask_B)
+
+
+def _dysan_raw_terms(
+    act_logits: Array,
+    act_labels: Array,
+    gen_logits: Array,
+    gen_labels: Array,
+    x: Array,
+    x_hat: Array,
+    num_activities: int,
+    num_genders: int,
+    mask_B: Array | None,
+) -> dict[str, Array]:
+    """DySan's three unweighted terms, keyed by :data:`SANITIZER_TERM_NAMES`."""
+    return {
+        "ber_activity": soft_ber(act_logits, act_labels, num_activities, mask_B),
+        "ber_gap_gender": ber_gap(gen_logits, gen_labels, num_genders, mask_B),
+        "distortion": l1_per_channel(x, x_hat, mask_B),
+    }
+
+
+def _dysan_weights(alpha: Array | float, lam: Array | float) -> dict[str, Array]:
+    """The weight of each term: lam for utility, alpha for privacy, the rest for distortion."""
+    alpha, lam = _float(alpha), _float(lam)
+    return {"ber_activity": lam, "ber_gap_gender": alpha, "distortion": 1 - alpha - lam}
+
+
+def dysan_sanitizer_loss(
+    act_logits: Array,
+    act_labels: Array,
+    gen_logits: Array,
+    gen_labels: Array,
+    x: Array,
+    x_hat: Array,
+    alpha: Array | float,
+    lam: Array | float,
+    *,
+    num_activities: int,
+    num_genders: int = 2,
+    mask_B: Array | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """DySan's sanitizer objective ``J_San`` for one ``(alpha, lam)`` pair.
+
+    ``J_San = lam * soft_ber(activity) + alpha * ber_gap(gender)
+    + (1 - alpha - lam) * l1_per_channel(x, x_hat)``, where the activity and
+    gender logits are the frozen predictor's and discriminator's outputs on the
+    sanitized ``x_hat``. The sanitizer minimises it: activity stays recognisable
+    (low BER), gender is at chance (BER near 1/2), distortion stays small.
+    ``alpha`` and ``lam`` may be traced (a vmapped grid; the original uses
+    ``alpha + lam <= 1``).
+
+    Returns ``(total, metrics)``; ``metrics`` holds the *unweighted* terms
+    ``"ber_activity"``, ``"ber_gap_gender"``, ``"distortion"`` and ``"total"``.
+    """
+    raw = _dysan_raw_terms(
+        act_logits,
+        act_labels,
+        gen_logits,
+        gen_labels,
+        x,
+        x_hat,
+        num_activities,
+        num_genders,
+        mask_B,
+    )
+    weights = _dysan_weights(alpha, lam)
+    total = sum(weights[name] * raw[name] for name in SANITIZER_TERM_NAMES)
+    return total, {**raw, "total": total}
+
+
+def dysan_sanitizer_terms(
+    act_logits: Array,
+    act_labels: Array,
+    gen_logits: Array,
+    gen_labels: Array,
+    x: Array,
+    x_hat: Array,
+    alpha: Array | float,
+    lam: Array | float,
+    *,
+    num_activities: int,
+    num_genders: int = 2,
+    mask_B: Array | None = None,
+) -> dict[str, Array]:
+    """The three *weighted* terms of :func:`dysan_sanitizer_loss`, for DySan's "vector" mode.
+
+    Same inputs as :func:`dysan_sanitizer_loss`. Returns ``{"ber_activity":
+    lam * ..., "ber_gap_gender": alpha * ..., "distortion": (1 - alpha - lam) * ...}``
+    (scalars); their sum is ``J_San``. The original code takes one optimizer step
+    per term, in the order of :data:`SANITIZER_TERM_NAMES`: differentiate
+    ``lambda p: terms_fn(p)[name]`` for each name in turn (recomputing ``x_hat``
+    after each step, as the original does), or ``jax.jacrev`` of the dict for the
+    three gradients at the same parameters.
+    """
+    raw = _dysan_raw_terms(
+        act_logits,
+        act_labels,
+        gen_logits,
+        gen_labels,
+        x,
+        x_hat,
+        num_activities,
+        num_genders,
+        mask_B,
+    )
+    weights = _dysan_weights(alpha, lam)
+    return {name: weights[name] * raw[name] for name in SANITIZER_TERM_NAMES}
+
+
+def _log_one_minus_softmax_at(logits_BxK: Array, index_B: Array) -> Array:
+    """``log(1 - softmax(logits)[index])`` per row, exactly and stably.
+
+    ``1 - p[u]`` is the probability of every other class, so its log is the
+    logsumexp of the other logits minus that of all: no ``log(0)`` when
+    ``p[u]`` rounds to 1, and the gradient stays bounded. Needs ``K >= 2``.
+    """
+    onehot_BxK = jax.nn.one_hot(index_B, logits_BxK.shape[-1], dtype=bool)
+    others_BxK = jnp.where(onehot_BxK, -jnp.inf, logits_BxK)
+    return jax.nn.logsumexp(others_BxK, axis=-1) - jax.nn.logsumexp(logits_BxK, axis=-1)
+
+
+def msda_identity_loss(logits_BxU: Array, labels_B: Array, mask_B: Array | None = None) -> Array:
+    """MSDA's identity loss ``L_i`` (systems.md section 2, Eq. 7), mean over (masked) rows.
+
+    With ``U_hat = softmax(logits)``:
+    ``L_i = -( sum_u U_onehot[u] log(1 - U_hat[u]) + log(1 - max_u U_hat[u]) )``.
+    It pushes probability away from the true user and flattens the most
+    confident guess, so a uniform prediction over ``U`` users costs
+    ``-2 log(1 - 1/U)`` (0.446 for 5 users), a confident correct one far more and
+    a confident wrong one about half of that. Computed in log space (see
+    :func:`_log_one_minus_softmax_at`), exact for any logits; ``U >= 2``.
+    """
+    logits_BxU = _float(logits_BxU)
+    true_term_B = _log_one_minus_softmax_at(logits_BxU, labels_B)
+    max_term_B = _log_one_minus_softmax_at(logits_BxU, jnp.argmax(logits_BxU, axis=-1))
+    return _weighted_mean(-(true_term_B + max_term_B), mask_B)
