@@ -1,0 +1,109 @@
+"""DySan grid: K variants trained vmapped in one program vs one after another.
+
+Same code, data and steps both ways: (a) the K variants stacked on a leading
+axis and run by one ``sweep_jit`` program; (b) each variant alone through the
+same ``sweep_jit`` with a grid of one, K times. Prints variants, steps, wall
+time each way (compilation excluded, reported apart), the ratio, windows/s,
+peak memory and the device.
+
+    python benchmarks/sweep_dysan.py [--variants 36] [--epochs 1] [--data SPEC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+
+import jax
+import numpy as np
+
+from jaxpriv.data.load import load_dataset
+from jaxpriv.methods import dysan
+from jaxpriv.methods.dysan_data import prepare_dysan_data
+from jaxpriv.sweep import dysan_grid, make_variant_mesh, stack_grid, sweep_jit
+
+
+def peak_memory_mb() -> float:
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:  # accelerators report their own
+        return stats["peak_bytes_in_use"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # host RSS, KiB on Linux
+
+
+def timed_run(cfg, grid, data, epochs: int) -> tuple[float, float]:
+    """(compile seconds, run seconds) for one sweep_jit program over ``grid``."""
+    vmesh = make_variant_mesh(len(grid))
+    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    arrays = vmesh.replicate(data)
+    init, run_epochs, _ = dysan.make_train(cfg)
+    state = jax.block_until_ready(sweep_jit(init, vmesh)(hp))
+    run = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
+    t0 = time.perf_counter()
+    compiled = run.lower(state, hp, arrays, epochs).compile()
+    t1 = time.perf_counter()
+    jax.block_until_ready(compiled(state, hp, arrays))
+    return t1 - t0, time.perf_counter() - t1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--variants", type=int, default=36)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--width", type=float, help="override the preset's width")
+    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--data", default="embedded")
+    parser.add_argument(
+        "--sequential-variants",
+        type=int,
+        default=None,
+        help="time only this many one-by-one runs and extrapolate to --variants",
+    )
+    args = parser.parse_args()
+    overrides = {"width": args.width, "batch_size": args.batch_size}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    cfg = dysan.preset_config(args.preset, epochs=args.epochs, **overrides)
+    data = prepare_dysan_data(load_dataset(args.data)).train
+    grid = [
+        {**v, "lr_san": 5e-4, "lr_pred": 5e-4, "lr_disc": 5e-4, "seed": i}
+        for i, v in enumerate(dysan_grid()[: args.variants])
+    ]
+    n = data["x"].shape[0]
+    steps = (n // cfg.batch_size) * args.epochs * (1 + cfg.k_pred + cfg.k_disc)
+    device = jax.devices()[0]
+    print(
+        f"device: {device.device_kind} x{len(jax.devices())} ({platform.machine()}, "
+        f"{os.cpu_count()} host cores); {n} training windows; preset {args.preset}, "
+        f"{args.epochs} epoch(s), {steps} optimizer steps per variant"
+    )
+
+    compile_v, run_v = timed_run(cfg, grid, data, args.epochs)
+    print(
+        f"vmapped:    {len(grid)} variants  compile {compile_v:6.1f} s  run {run_v:7.1f} s  "
+        f"{n * args.epochs * len(grid) / run_v:9.0f} windows/s",
+        flush=True,
+    )
+
+    k_seq = args.sequential_variants or len(grid)
+    compile_s, run_s = [], []
+    for v in grid[:k_seq]:
+        c, r = timed_run(cfg, [v], data, args.epochs)
+        compile_s.append(c)
+        run_s.append(r)
+    seq_total = float(np.mean(run_s)) * len(grid)
+    note = "" if k_seq == len(grid) else f" (mean of {k_seq} runs x {len(grid)})"
+    print(
+        f"sequential: {len(grid)} variants  compile {np.mean(compile_s):6.1f} s each  "
+        f"run {seq_total:7.1f} s{note}  {n * args.epochs * len(grid) / seq_total:9.0f} windows/s"
+    )
+    print(
+        f"speed-up vmapped / sequential: {seq_total / run_v:.1f}x; peak memory "
+        f"{peak_memory_mb():.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

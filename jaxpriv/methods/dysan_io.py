@@ -1,0 +1,171 @@
+"""Load trained DySan sanitizers as pure functions, and export them for deployment.
+
+A :class:`SanitizerTransform` works in the dataset's raw units: it scales a
+window with the training scaler, sanitizes it, and maps it back, so
+``transform(x_raw, ...) -> x_released`` is what would run on the phone. It
+needs only the checkpoint (config, grid, scaler and attribute statistics are
+in its metadata), not the training code.
+
+``export_sanitizer`` serializes it with ``jax.export`` (StableHLO bytes with
+the parameters baked in, a symbolic batch size; not a pickle), and
+``load_exported`` runs such a file anywhere jax runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, select_variant, variant_index
+from jaxpriv.data.scaling import Scaler
+from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
+from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
+
+
+@dataclasses.dataclass(frozen=True)
+class SanitizerTransform:
+    """One trained sanitizer, ``x_raw -> x_released``, in the dataset's units."""
+
+    name: str
+    hp: dict[str, Any]
+    config: DysanConfig
+    params: Any
+    scaler: Scaler
+    attribute_mean: np.ndarray
+    attribute_std: np.ndarray
+
+    def __call__(
+        self,
+        x_BxWxC: jax.Array,
+        attributes_Bx3: jax.Array | None = None,
+        activity_B: jax.Array | None = None,
+        key: jax.Array | None = None,
+    ) -> jax.Array:
+        """Release windows. A conditional sanitizer also needs the subjects' raw
+        (height cm, weight kg, age) and the activity index, and a key for its noise."""
+        b = x_BxWxC.shape[0]
+        if self.config.conditional and (attributes_Bx3 is None or activity_B is None):
+            raise ValueError(f"{self.name}: a conditional sanitizer needs attributes and activity")
+        attributes = jnp.zeros((b, 3)) if attributes_Bx3 is None else attributes_Bx3
+        activity = jnp.zeros((b,), jnp.int32) if activity_B is None else activity_B
+        key = jax.random.key(0) if key is None else key
+        return _release(self, x_BxWxC, attributes, activity, key)
+
+
+def _release(t: SanitizerTransform, x_raw, attributes_raw, activity, key):
+    attributes = jnp.nan_to_num((attributes_raw - t.attribute_mean) / t.attribute_std)
+    x = t.scaler.apply(x_raw)
+    x_hat = make_sanitize(t.config)(t.params, x, attributes, activity, key)
+    return t.scaler.invert(x_hat)
+
+
+def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
+    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
+    try:
+        meta = ckpt.restore_meta(step)
+        if meta.get("method") != "dysan":
+            raise CheckpointError(f"{run_dir}: not a DySan run (method {meta.get('method')!r})")
+        cfg = DysanConfig(**meta["config"])
+        grid = meta["grid"]
+        vmesh = make_variant_mesh(len(grid))
+        hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
+        template = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=vmesh.variant_sharding),
+            template,
+        )
+        state, meta = ckpt.restore(template, step)
+    finally:
+        ckpt.close()
+    return meta, state
+
+
+def load_sanitizers(run_dir: str | Path, *, step: int | None = None) -> list[SanitizerTransform]:
+    """Every variant of a DySan run, in grid order."""
+    run_dir = Path(run_dir)
+    meta, state = _restore(run_dir, step)
+    return [_transform(meta, state, i) for i in range(len(meta["grid"]))]
+
+
+def load_sanitizer(
+    run_dir: str | Path,
+    *,
+    index: int | None = None,
+    alpha: float | None = None,
+    lam: float | None = None,
+    step: int | None = None,
+) -> SanitizerTransform:
+    """One variant, by its index in the grid or by its (alpha, lam)."""
+    run_dir = Path(run_dir)
+    meta, state = _restore(run_dir, step)
+    if index is None:
+        if alpha is None or lam is None:
+            raise ValueError("give index=, or both alpha= and lam=")
+        index = variant_index(meta["grid"], alpha=alpha, lam=lam)
+    if not 0 <= index < len(meta["grid"]):
+        raise IndexError(f"{run_dir}: variant {index} out of range (grid of {len(meta['grid'])})")
+    return _transform(meta, state, index)
+
+
+def _transform(meta: dict, state: Any, index: int) -> SanitizerTransform:
+    prepared = meta["prepared"]
+    hp = meta["grid"][index]
+    return SanitizerTransform(
+        name=f"dysan-a{hp['alpha']:g}-l{hp['lam']:g}",
+        hp=hp,
+        config=DysanConfig(**meta["config"]),
+        params=jax.device_get(select_variant(state["san"], index)),
+        scaler=Scaler.from_json(prepared["scaler"]),
+        attribute_mean=np.asarray(prepared["attribute_mean"], np.float32),
+        attribute_std=np.asarray(prepared["attribute_std"], np.float32),
+    )
+
+
+def export_sanitizer(t: SanitizerTransform, path: str | Path) -> Path:
+    """Serialize ``t`` with ``jax.export`` (batch size symbolic); written atomically.
+
+    The exported function takes ``(x_raw (B, W, C) float32, attributes_raw (B, 3)
+    float32, activity (B,) int32, noise_key_data (2,) uint32)``.
+    """
+    (b,) = jax.export.symbolic_shape("b")
+    cfg = t.config
+
+    def fn(x, attributes, activity, key_data):
+        return _release(t, x, attributes, activity, jax.random.wrap_key_data(key_data))
+
+    exported = jax.export.export(jax.jit(fn))(
+        jax.ShapeDtypeStruct((b, cfg.window, cfg.num_channels), jnp.float32),
+        jax.ShapeDtypeStruct((b, 3), jnp.float32),
+        jax.ShapeDtypeStruct((b,), jnp.int32),
+        jax.ShapeDtypeStruct((2,), jnp.uint32),
+    )
+    path = Path(path)
+    data = exported.serialize()
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def load_exported(path: str | Path):
+    """A callable ``(x_raw, attributes_raw, activity, noise_key_data) -> x_released``."""
+    try:
+        exported = jax.export.deserialize(bytearray(Path(path).read_bytes()))
+    except Exception as err:  # a truncated or foreign file
+        raise ValueError(f"{path}: not a jaxpriv exported sanitizer ({err})") from err
+    return exported.call
+
+
+__all__ = [
+    "SanitizerTransform",
+    "export_sanitizer",
+    "load_exported",
+    "load_sanitizer",
+    "load_sanitizers",
+]
