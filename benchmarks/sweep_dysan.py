@@ -77,7 +77,8 @@ def main() -> None:
     print(
         f"device: {device.device_kind} x{len(jax.devices())} ({platform.machine()}, "
         f"{os.cpu_count()} host cores); {n} training windows; preset {args.preset}, "
-        f"{args.epochs} epoch(s), {steps} optimizer steps per variant"
+        f"width {cfg.width}, batch {cfg.batch_size}, {args.epochs} epoch(s), "
+        f"{steps} optimizer steps per variant"
     )
 
     compile_v, run_v = timed_run(cfg, grid, data, args.epochs)
