@@ -190,7 +190,7 @@ def load_recordings_csv(
         recordings=tuple(recordings),
         channels=tuple(table.header[i] for i in cols["channels"]),
         rate_hz=rate,
-        subjects=_subjects_for(path, present, subjects),
+        subjects=subjects_for(path, present, subjects),
         description={
             "kind": "recordings_csv",
             "path": str(path.resolve()),
@@ -397,10 +397,13 @@ def _uniform(time: np.ndarray, values: np.ndarray, rate: float) -> np.ndarray:
     return np.column_stack([np.interp(grid, time, values[:, c]) for c in range(values.shape[1])])
 
 
-def _subjects_for(
+def subjects_for(
     path: Path, present: Sequence[str], subjects: str | Path | None
 ) -> dict[str, Subject]:
-    """Attributes of the subjects that have recordings (all None without a table)."""
+    """Attributes of the subjects that have recordings (all None without a table).
+
+    Every subject present must be in the table: a missing one is an error naming ``path``.
+    """
     if subjects is None:
         return {s: Subject() for s in present}
     table = load_subjects_table(subjects)

@@ -28,7 +28,7 @@ from jaxpriv.data.dataset import (
     natural_key,
     parse_gender,
 )
-from jaxpriv.data.generic import load_subjects_table
+from jaxpriv.data.generic import subjects_for
 from jaxpriv.data.parsing import (
     INVALID_POLICIES,
     InvalidPolicy,
@@ -490,7 +490,7 @@ def load_mobiact_annotated(
         recordings=tuple(recordings),
         channels=channels,
         rate_hz=float(rate_hz),
-        subjects=_annotated_subjects(root, present, subjects),
+        subjects=subjects_for(root, present, subjects),
         description={
             "kind": "mobiact_annotated",
             "path": str(root.resolve()),
@@ -619,17 +619,3 @@ def _labels(
                 f"allowed: {list(activities or ())}"
             )
     return np.asarray(labels)
-
-
-def _annotated_subjects(
-    root: Path, present: list[str], subjects: str | Path | None
-) -> dict[str, Subject]:
-    if subjects is None:
-        return {s: Subject() for s in present}
-    table = load_subjects_table(subjects)
-    missing = [s for s in present if s not in table]
-    if missing:
-        raise DataFormatError(
-            f"{root}: subject(s) {missing} are not in the subjects table {subjects}"
-        )
-    return {s: table[s] for s in present}
