@@ -11,9 +11,10 @@ Static settings (shapes, step counts, modes) live in :class:`DysanConfig`;
 values that may differ between parallel variants live in the hyperparameter
 pytree (``alpha``, ``lam``, ``lr_san``, ``lr_pred``, ``lr_disc``, ``seed``).
 
-``make_train(cfg)`` returns the pure ``train(key, hp, data) -> (state, metrics)``
-of the whole run; the command line uses its two halves, ``init`` and
-``run_epochs``, to checkpoint between chunks of epochs. A run resumed from a
+``make_train(cfg)`` returns ``(init, run_epochs, train)``: the pure
+``train(hp, data) -> (state, metrics)`` of the whole run (its randomness comes
+from ``hp["seed"]``, so every variant has its own), and its two halves, which
+the command line uses to checkpoint between chunks of epochs. A run resumed from a
 checkpoint equals an uninterrupted one: each epoch's randomness is
 ``fold_in(key, epoch)``, never a Python-side counter.
 """
