@@ -192,6 +192,13 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path) -> Non
     assert "resuming from" in resumed.stdout
 
     assert_same_summary(tmp_path / "straight", out, rel=1e-5)
+    # The per-variant loss history survives the kill: every epoch once, in order.
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert all(len(h["san_loss"]) == 2 for h in history)
+    straight_history = json.loads((tmp_path / "straight" / "metrics.json").read_text())["history"]
+    assert history[-1]["san_loss"] == pytest.approx(straight_history[-1]["san_loss"], rel=1e-5)
+    assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # The same run sharded over 4 devices (2 variants padded to 4) gives the same result.
     sharded_env = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}

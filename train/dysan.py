@@ -32,6 +32,7 @@ from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.methods.dysan_eval import evaluate_variants
+from jaxpriv.plots import plot_loss_history
 from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
 from jaxpriv.sweep import (
     dysan_grid,
@@ -41,6 +42,8 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
+
+LOSSES = ("san_loss", "pred_loss", "disc_loss")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, last_losses = None, {}
+    state, last_losses, history = None, {}, []
     try:
         if ckpt.latest_step() is not None and not args.fresh:
             saved = ckpt.restore_meta()
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             state, saved = ckpt.restore(template)
             last_losses = saved.get("last_losses", {})
+            history = saved.get("history", [])
             print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
         if state is None:
             state = init_all(hp)
@@ -178,9 +182,20 @@ def main(argv: list[str] | None = None) -> int:
             jax.block_until_ready(state)
             elapsed = time.time() - t0
             epoch += n
-            last = jax.tree.map(lambda a: np.asarray(a)[: len(grid), -1], metrics)
-            last_losses = {k: v.tolist() for k, v in last.items() if k.endswith("_loss")}
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "last_losses": last_losses}, force=True)
+            per_epoch = {k: np.asarray(v)[: len(grid)] for k, v in metrics.items()}
+            for j in range(n):  # per-variant losses of every epoch in this chunk
+                history.append(
+                    {"epoch": epoch - n + j + 1}
+                    | {k: v[:, j].tolist() for k, v in per_epoch.items() if k in LOSSES}
+                )
+            last = {k: v[:, -1] for k, v in per_epoch.items()}
+            last_losses = {k: v.tolist() for k, v in last.items() if k in LOSSES}
+            extra = {"epoch": epoch, "last_losses": last_losses, "history": history}
+            ckpt.save(epoch, state, meta | extra, force=True)
+            write_json_atomic(
+                out / "metrics.json",
+                {"variants": [variant_name(v) for v in grid], "history": history},
+            )
             rate = windows_per_epoch * n * len(grid) / elapsed
             eta = (cfg.epochs - epoch) * elapsed / n
             dead = [variant_name(grid[i]) for i in np.flatnonzero(~last["alive"])]
@@ -224,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         "held_out_users": list(data.test_subjects),
         "variants": rows,
     }
+    if history:
+        plot_loss_history(
+            history,
+            [variant_name(v) for v in grid],
+            [k for k in LOSSES if k in history[-1]],
+            out / "losses.png",
+            colour_by=[v["alpha"] for v in grid],
+        )
     columns = ["variant", "san_loss", "pred_loss", "disc_loss", "distortion", "activity_acc"]
     columns += ["gender_acc", "alive"]
     table = format_table(rows, columns)
@@ -238,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nheld-out users {', '.join(data.test_subjects)}: jointly trained predictor "
         f"(activity) and discriminator (gender) on sanitized windows\n{table}\n"
-        f"written to {out}/summary.json, summary.md; checkpoints in {out}/checkpoints"
+        f"written to {out}/summary.json, summary.md, metrics.json (per-variant losses per "
+        f"epoch), losses.png; checkpoints in {out}/checkpoints"
     )
     return 0
 
