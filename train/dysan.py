@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, last_losses, history = None, {}, []
+    state, history = None, []
     try:
         if ckpt.latest_step() is not None and not args.fresh:
             saved = ckpt.restore_meta()
@@ -165,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
                 template,
             )
             state, saved = ckpt.restore(template)
-            last_losses = saved.get("last_losses", {})
             history = saved.get("history", [])
             print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
         if state is None:
@@ -189,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     | {k: v[:, j].tolist() for k, v in per_epoch.items() if k in LOSSES}
                 )
             last = {k: v[:, -1] for k, v in per_epoch.items()}
-            last_losses = {k: v.tolist() for k, v in last.items() if k in LOSSES}
-            extra = {"epoch": epoch, "last_losses": last_losses, "history": history}
-            ckpt.save(epoch, state, meta | extra, force=True)
+            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
             write_json_atomic(
                 out / "metrics.json",
                 {"variants": [variant_name(v) for v in grid], "history": history},
@@ -227,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, v in enumerate(grid):
         rows.append(
             {"variant": variant_name(v), "alpha": v["alpha"], "lam": v["lam"], "seed": v["seed"]}
-            | {k: float(v[i]) for k, v in last_losses.items()}
+            | {k: float(history[-1][k][i]) for k in LOSSES if history and k in history[-1]}
             | {k: np.asarray(val)[i].item() for k, val in results.items()}
         )
     summary = {
