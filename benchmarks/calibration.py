@@ -20,7 +20,6 @@ The folds train at once: ``jax.vmap`` over (key, training mask).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -38,6 +37,7 @@ from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_minmax
 from jaxpriv.data.splits import split_last_trial, subject_folds
 from jaxpriv.data.windows import make_windows, vocabularies
+from jaxpriv.run_io import write_json_atomic
 
 ACTIVITIES = ("dws", "ups", "wlk", "jog")
 TARGETS = {
@@ -171,10 +171,7 @@ def main(argv=None) -> int:
         "versions": {"jax": jax.__version__, "python": platform.python_version()},
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out)
+    write_json_atomic(out, record)
     print("\n| measure | value | target | met |\n|---|---|---|---|")
     for k, (op, v) in TARGETS.items():
         print(f"| {k} | {results[k]:.3f} | {op} {v} | {'yes' if passed[k] else 'NO'} |")

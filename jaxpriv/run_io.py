@@ -5,48 +5,41 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from jaxpriv.checkpoint import library_versions
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def versions() -> dict[str, str]:
-    """Versions of the packages a checkpoint depends on."""
-    out = {"python": platform.python_version()}
-    for pkg in ("jaxpriv", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def run_metadata(*, method: str, config: Any, grid: Sequence[Mapping], **extra: Any) -> dict:
     """JSON metadata stored with every checkpoint: enough to restore and evaluate it."""
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     meta = {"method": method, "config": cfg, "grid": [dict(v) for v in grid], **extra}
-    meta["versions"] = versions()
+    meta["versions"] = library_versions()
     return json.loads(json.dumps(meta))  # fail now, naming nothing half-saved, if not JSON-able
 
 

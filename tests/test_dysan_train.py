@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpriv.checkpoint import Checkpointer
+from jaxpriv.checkpoint import Checkpointer, with_sharding
 from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_data import prepare_dysan_data
@@ -122,10 +122,7 @@ def test_whole_run_equals_one_epoch_chunks_restored_from_a_checkpoint(
     state, _ = run(init_all(hp), hp, vmesh.replicate(data), 1)
     with Checkpointer(tmp_path / "ckpt") as ckpt:
         ckpt.save(1, state, {"grid": grid}, force=True)
-    template = jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=vmesh.variant_sharding),
-        jax.eval_shape(init_all, hp),
-    )
+    template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
     restored, meta = Checkpointer(tmp_path / "ckpt").restore(template)
     chex.assert_trees_all_equal(jax.device_get(restored), jax.device_get(state))
     assert meta["grid"] == grid

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import dysan
@@ -159,11 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{out}: the checkpoint there was made with a different {key}; "
                         "use another --out, or --fresh to start over"
                     )
-            template = jax.eval_shape(init_all, hp)
-            template = jax.tree.map(
-                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=vmesh.variant_sharding),
-                template,
-            )
+            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
             state, saved = ckpt.restore(template)
             history = saved.get("history", [])
             print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")

@@ -176,15 +176,18 @@ def load_mobiact_raw(
     )
 
 
+def _check_names(what: str, names: Sequence[str] | str, allowed: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty tuple of distinct names from ``allowed`` (a lone string counts as one)."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [n for n in names if n not in allowed]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(f"{what} must be distinct names from {list(allowed)}, got {list(names)}")
+    return names
+
+
 def _check_raw_arguments(sensors: Sequence[str], rate_hz: float, invalid: str) -> tuple[str, ...]:
-    sensors = (sensors,) if isinstance(sensors, str) else tuple(sensors)
-    unknown = [s for s in sensors if s not in SENSOR_CHANNELS]
-    if not sensors or unknown or len(set(sensors)) != len(sensors):
-        raise ValueError(
-            f"sensors must be distinct names from {list(SENSOR_CHANNELS)}, got {list(sensors)}"
-        )
     _check_common_arguments(rate_hz, invalid)
-    return sensors
+    return _check_names("sensors", sensors, tuple(SENSOR_CHANNELS))
 
 
 def _check_common_arguments(rate_hz: float, invalid: str) -> None:
@@ -507,14 +510,8 @@ def load_mobiact_annotated(
 def _check_annotated_arguments(
     channels: Sequence[str], rate_hz: float, invalid: str
 ) -> tuple[str, ...]:
-    channels = (channels,) if isinstance(channels, str) else tuple(channels)
-    unknown = [c for c in channels if c not in ANNOTATED_CHANNELS]
-    if not channels or unknown or len(set(channels)) != len(channels):
-        raise ValueError(
-            f"channels must be distinct names from {list(ANNOTATED_CHANNELS)}, got {list(channels)}"
-        )
     _check_common_arguments(rate_hz, invalid)
-    return channels
+    return _check_names("channels", channels, tuple(ANNOTATED_CHANNELS))
 
 
 def _annotated_recordings(

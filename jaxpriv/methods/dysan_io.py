@@ -21,9 +21,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, select_variant, variant_index
+from jaxpriv.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    select_variant,
+    variant_index,
+    with_sharding,
+)
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
+from jaxpriv.run_io import write_bytes_atomic
 from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 
@@ -75,10 +82,7 @@ def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
         vmesh = make_variant_mesh(len(grid))
         hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
         template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        template = jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=vmesh.variant_sharding),
-            template,
-        )
+        template = with_sharding(template, vmesh.variant_sharding)
         state, meta = ckpt.restore(template, step)
     finally:
         ckpt.close()
@@ -145,11 +149,7 @@ def export_sanitizer(t: SanitizerTransform, path: str | Path) -> Path:
         jax.ShapeDtypeStruct((2,), jnp.uint32),
     )
     path = Path(path)
-    data = exported.serialize()
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_bytes_atomic(path, bytes(exported.serialize()))
     return path
 
 
