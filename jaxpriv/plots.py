@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from jaxpriv.run_io import make_readable
+
 
 def save_figure(fig, path: str | Path) -> Path:
     """Save to a temporary name in the same folder, then rename (never a partial PNG)."""
@@ -22,6 +24,7 @@ def save_figure(fig, path: str | Path) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        make_readable(tmp)
         os.replace(tmp, path)
     finally:
         plt.close(fig)
