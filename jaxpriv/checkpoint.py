@@ -38,8 +38,10 @@ be read on a machine with any number of them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import logging
 import math
 import numbers
 import platform
@@ -97,31 +99,32 @@ class Checkpointer:
         if read_only and not self.directory.is_dir():
             raise CheckpointError(f"no checkpoint in {self.directory}: directory does not exist")
         policies = ocp.checkpoint_managers
-        options = ocp.CheckpointManagerOptions(
-            # The policy forms replace the deprecated save_interval_steps /
-            # max_to_keep options; FixedIntervalPolicy(n) is save_interval_steps=n.
-            save_decision_policy=policies.AnySavePolicy(
-                [
-                    policies.FixedIntervalPolicy(save_every),
-                    policies.PreemptionCheckpointingPolicy(),
-                ]
-            ),
-            preservation_policy=policies.LatestN(keep),
-            enable_async_checkpointing=async_save,
-            create=not read_only,
-            read_only=read_only,
-        )
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=options,
-            item_names=(_STATE, _META),
-            # Registered handlers (not `checkpointers=`) also let item_metadata
-            # report the saved tree without reading any array.
-            item_handlers={
-                _STATE: ocp.StandardCheckpointHandler(),
-                _META: ocp.JsonCheckpointHandler(),
-            },
-        )
+        with _quiet_absl(read_only):
+            options = ocp.CheckpointManagerOptions(
+                # The policy forms replace the deprecated save_interval_steps /
+                # max_to_keep options; FixedIntervalPolicy(n) is save_interval_steps=n.
+                save_decision_policy=policies.AnySavePolicy(
+                    [
+                        policies.FixedIntervalPolicy(save_every),
+                        policies.PreemptionCheckpointingPolicy(),
+                    ]
+                ),
+                preservation_policy=policies.LatestN(keep),
+                enable_async_checkpointing=async_save,
+                create=not read_only,
+                read_only=read_only,
+            )
+            self._manager = ocp.CheckpointManager(
+                self.directory,
+                options=options,
+                item_names=(_STATE, _META),
+                # Registered handlers (not `checkpointers=`) also let item_metadata
+                # report the saved tree without reading any array.
+                item_handlers={
+                    _STATE: ocp.StandardCheckpointHandler(),
+                    _META: ocp.JsonCheckpointHandler(),
+                },
+            )
         self._closed = False
 
     # -- writing -----------------------------------------------------------------
@@ -253,6 +256,19 @@ class Checkpointer:
 
 
 # -- variants --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_absl(quiet: bool):
+    """Orbax warns that a read-only manager will not save; a reader knows that."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def select_variant(batched: PyTree, index: int) -> PyTree:

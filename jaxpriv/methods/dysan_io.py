@@ -65,10 +65,23 @@ class SanitizerTransform:
 
 
 def _release(t: SanitizerTransform, x_raw, attributes_raw, activity, key):
-    attributes = jnp.nan_to_num((attributes_raw - t.attribute_mean) / t.attribute_std)
-    x = t.scaler.apply(x_raw)
-    x_hat = make_sanitize(t.config)(t.params, x, attributes, activity, key)
-    return t.scaler.invert(x_hat)
+    release = make_release(t.config, t.scaler, t.attribute_mean, t.attribute_std)
+    return release(t.params, x_raw, attributes_raw, activity, key)
+
+
+def make_release(
+    cfg: DysanConfig, scaler: Scaler, attribute_mean: np.ndarray, attribute_std: np.ndarray
+):
+    """``release(san_params, x_raw, attributes_raw, activity, key) -> x_released`` in raw
+    units, for one variant: pure, so it can be vmapped over stacked sanitizers."""
+    sanitize = make_sanitize(cfg)
+
+    def release(san_params, x_raw, attributes_raw, activity, key):
+        attributes = jnp.nan_to_num((attributes_raw - attribute_mean) / attribute_std)
+        x_hat = sanitize(san_params, scaler.apply(x_raw), attributes, activity, key)
+        return scaler.invert(x_hat)
+
+    return release
 
 
 def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
@@ -87,6 +100,25 @@ def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
     finally:
         ckpt.close()
     return meta, state
+
+
+def load_stacked(run_dir: str | Path, *, step: int | None = None) -> tuple[dict, Any, Any]:
+    """``(meta, san_params, release)``: every variant's sanitizer parameters stacked on a
+    leading axis (the grid's length, padding removed, on the host) and the one-variant
+    :func:`make_release` function. ``meta["alive"]`` lists which variants stayed finite."""
+    run_dir = Path(run_dir)
+    meta, state = _restore(run_dir, step)
+    n = len(meta["grid"])
+    params = jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(state["san"]))
+    meta = {**meta, "alive": np.asarray(state["alive"])[:n].astype(bool).tolist()}
+    prepared = meta["prepared"]
+    release = make_release(
+        DysanConfig(**meta["config"]),
+        Scaler.from_json(prepared["scaler"]),
+        np.asarray(prepared["attribute_mean"], np.float32),
+        np.asarray(prepared["attribute_std"], np.float32),
+    )
+    return meta, params, release
 
 
 def load_sanitizers(run_dir: str | Path, *, step: int | None = None) -> list[SanitizerTransform]:
@@ -168,4 +200,6 @@ __all__ = [
     "load_exported",
     "load_sanitizer",
     "load_sanitizers",
+    "load_stacked",
+    "make_release",
 ]

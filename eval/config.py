@@ -1,0 +1,59 @@
+"""The harness's settings and presets (static: they fix shapes, step counts, sample sizes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxpriv.classify import ClassifierConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Sizes of attackers and samples, and DySan's online-phase settings."""
+
+    cnn: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
+    rf_trees: int = 100
+    rf_max_depth: int | None = None
+    bootstrap: int = 2000  # resamples of users for every confidence interval
+    # DTW: windows per transform for the raw-vs-released distance, and per user for the
+    # k-NN rank (queries: released test windows; references: raw training windows).
+    dtw_pairs: int = 200
+    dtw_queries_per_user: int = 5
+    dtw_references_per_user: int = 10
+    dtw_window: int | None = None  # Sakoe-Chiba band; None = unconstrained, as MSDA
+    # DySan's online phase (seed 001).
+    chunk: int = 5  # p: windows per released chunk
+    weight_activity: float = 0.2  # x
+    weight_gender: float = 0.8  # y
+    calibration_fraction: float = 0.3  # of each held-out user's windows, to train the RF
+    subset_sizes: tuple[int, ...] = (36, 20, 16, 8)  # Table 1 (capped at the run's size)
+    subset_draws: int = 20
+    fingerprint_draws: int = 100  # Appendix F
+
+
+PRESETS: dict[str, EvalConfig] = {
+    # Minutes for a 36-variant DySan run on 2 CPU cores.
+    "quick": EvalConfig(
+        cnn=ClassifierConfig(features=(16, 32, 32), dense=32, steps=400, batch_size=64),
+        rf_trees=60,
+    ),
+    # The calibration's classifier (docs/calibration.md); an accelerator helps for many variants.
+    "full": EvalConfig(
+        cnn=ClassifierConfig(steps=800),
+        rf_trees=200,
+        dtw_pairs=1000,
+        dtw_queries_per_user=20,
+        dtw_references_per_user=40,
+    ),
+    # Unit tests only: seconds, not accuracy.
+    "test": EvalConfig(
+        cnn=ClassifierConfig(features=(8, 8), dense=8, steps=30, batch_size=32),
+        rf_trees=10,
+        bootstrap=200,
+        dtw_pairs=8,
+        dtw_queries_per_user=2,
+        dtw_references_per_user=3,
+        subset_draws=3,
+        fingerprint_draws=10,
+    ),
+}

@@ -1,0 +1,130 @@
+"""Evaluate a trained run: restore its checkpoint as named transforms, attack and measure
+every one of them (raw data included as the reference), and write a report.
+
+    python -m eval.harness --run runs/dysan-quick [--data SPEC] [--splits subject,trial]
+        [--evaluators utility,privacy,distortion,dtw,online] [--preset quick|full]
+
+Writes ``<run>/report/`` (or ``--out``): ``metrics.json``, ``report.md`` and PNG
+figures, and prints the headline table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from eval.config import PRESETS
+from eval.context import EvalContext
+from eval.evaluators import EVALUATORS
+from eval.report import write_report
+from eval.report_markdown import HEADLINE_COLUMNS
+from eval.splits import THREATS, build_split
+from eval.transforms import load_transforms
+from jaxpriv.checkpoint import CheckpointError
+from jaxpriv.data.dataset import DataFormatError
+from jaxpriv.data.load import load_dataset, load_from_description
+from jaxpriv.run_io import format_table
+
+
+def _names(text: str, known: dict | tuple, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"--{what}: unknown {unknown or text!r}; choose from {list(known)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m eval.harness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="a training run folder (holding checkpoints/)")
+    p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
+    p.add_argument(
+        "--data",
+        help="dataset spec (default: the data the run was trained on, from its checkpoint)",
+    )
+    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
+    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
+    p.add_argument(
+        "--splits",
+        default="subject,trial",
+        help=f"comma list of {list(THREATS)}: subject = held-out users; trial/time = "
+        "held-out data of known users (default: subject,trial)",
+    )
+    p.add_argument(
+        "--evaluators",
+        default=",".join(EVALUATORS),
+        help=f"comma list of {list(EVALUATORS)} (default: all)",
+    )
+    p.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="attacker sizes")
+    p.add_argument("--out", help="report folder (default: <run>/report)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    run = Path(args.run)
+    try:
+        splits = _names(args.splits, THREATS, "splits")
+        evaluators = _names(args.evaluators, EVALUATORS, "evaluators")
+        transforms = load_transforms(run, step=args.step)
+        if args.data:
+            ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
+        else:
+            ds = load_from_description(transforms.data)
+        print(
+            f"evaluating {run}: {len(transforms) - 1} {transforms.method} variants + raw on "
+            f"{ds.name}, splits {splits}, evaluators {evaluators}, preset {args.preset}",
+            file=sys.stderr,
+        )
+        built = {}
+        for kind in splits:
+            print(f"[split {kind}] windowing and releasing ({THREATS[kind]})", file=sys.stderr)
+            built[kind] = build_split(ds, transforms, kind, seed=args.seed)
+            for w in built[kind].warnings:
+                print(f"  warning: {w}", file=sys.stderr)
+    except (CheckpointError, DataFormatError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    ctx = EvalContext(
+        transforms=transforms,
+        splits=built,
+        config=PRESETS[args.preset],
+        rate_hz=ds.rate_hz,
+        seed=args.seed,
+        started=started,
+    )
+    ctx.plan_attacks({"utility", "privacy"} & set(evaluators))
+    results = {}
+    for i, name in enumerate(evaluators, 1):
+        print(f"[{i}/{len(evaluators)}] {name}", file=sys.stderr)
+        results[name] = EVALUATORS[name](ctx)
+    out = Path(args.out) if args.out else run / "report"
+    summary = write_report(
+        ctx,
+        results,
+        out,
+        run_info={
+            "run": str(run),
+            "data": ds.name,
+            "data_description": ds.description,
+            "preset": args.preset,
+            "elapsed_s": time.perf_counter() - started,
+        },
+    )
+    print(format_table(summary["headline"], list(HEADLINE_COLUMNS)))
+    for target, t in summary["targets"].items():
+        print(f"target {'met' if t['met'] else 'NOT met'}: {target}")
+    print(f"report: {out / 'report.md'} ({(time.perf_counter() - started) / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""``report.md``: the tables in the papers' layout, every figure labelled with its attacker
+and split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eval.context import EvalContext
+from eval.evaluators.attacks import find
+from jaxpriv.run_io import format_table
+
+HEADLINE_COLUMNS = (
+    "transform",
+    "activity (app on raw)",
+    "activity (retrained)",
+    "gender (static)",
+    "gender (adaptive)",
+    "gender 95% CI",
+    "identity (adaptive)",
+    "MSE",
+    "DTW rank",
+)
+STATS = ("mse", "mae", "mean", "std", "skewness", "kurtosis", "energy")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _splits(summary: dict[str, Any]) -> list[str]:
+    rows, warnings = [], []
+    for name, s in summary["splits"].items():
+        g = s["test_genders"]
+        rows.append(
+            {
+                "split": name,
+                "threat": s["threat"],
+                "train users": len(s["train_users"]),
+                "test users": f"{len(s['test_users'])} ({g['female']} F, {g['male']} M)",
+                "train windows": s["train_windows"],
+                "test windows": s["test_windows"],
+            }
+        )
+        warnings += [f"- **{name}**: {w}" for w in s["warnings"]]
+    cols = ["split", "threat", "train users", "test users", "train windows", "test windows"]
+    return ["## Splits", "", format_table(rows, cols), "", *warnings, ""]
+
+
+def _attack_tables(records: list[dict], names: tuple[str, ...]) -> list[str]:
+    lines = []
+    keys = sorted({(r["split"], r["threat"], r["task"]) for r in records})
+    for split, threat, task in keys:
+        rows = []
+        for name in names:
+            row: dict[str, Any] = {"transform": name}
+            for family in ("cnn", "rf", "strongest"):
+                for mode in ("static", "adaptive"):
+                    hit = find(records, split=split, task=task, family=family, mode=mode,
+                               transform=name)  # fmt: skip
+                    if hit:
+                        row[f"{family} {mode}"] = _pct(hit[0]["accuracy"])
+            best = find(records, split=split, task=task, family="strongest", mode="adaptive",
+                        transform=name)  # fmt: skip
+            if best:
+                b = best[0]
+                row["adaptive: by"] = b["attacker"]
+                row["balanced acc"] = _pct(b["balanced_accuracy"])
+                row["macro-F1"] = _pct(b["macro_f1"])
+                row["per-user 95% CI"] = f"{_pct(b['ci']['low'])}-{_pct(b['ci']['high'])}"
+                chance = b["chance"]
+            rows.append(row)
+        cols = [
+            "transform", "cnn static", "cnn adaptive", "rf static", "rf adaptive",
+            "strongest adaptive", "adaptive: by", "balanced acc", "macro-F1", "per-user 95% CI",
+        ]  # fmt: skip
+        lines += [
+            f"### {task}: {threat} (split `{split}`; chance {_pct(chance)}%)",
+            "",
+            format_table(rows, cols),
+            "",
+        ]
+    return lines
+
+
+def _online(online: dict[str, Any]) -> list[str]:
+    if "skipped" in online:
+        return ["## DySan online phase", "", f"Skipped: {online['skipped']}.", ""]
+    rows = [
+        {
+            "selection": p["selection"],
+            "policy": p["policy"],
+            "gender attacker": online["attackers"][p["attacker"]],
+            "activity": _pct(p["activity"]),
+            "activity 95% CI": f"{_pct(p['activity_ci'][0])}-{_pct(p['activity_ci'][1])}",
+            "gender": _pct(p["gender"]),
+            "gender 95% CI": f"{_pct(p['gender_ci'][0])}-{_pct(p['gender_ci'][1])}",
+            "users": len(p["users"]),
+            "sanitizer": p.get("sanitizer", ""),
+        }
+        for p in online["policies"]
+    ]
+    lines = [
+        "## DySan online phase (held-out users' streams)",
+        "",
+        f"- Chunks of p = {online['chunk']} windows; score = {online['weights']['activity']} x "
+        f"activity accuracy + {online['weights']['gender']} x (1 - |0.5 - gender accuracy|).",
+        f"- {online['calibration_windows']} calibration windows train one RF per user; its "
+        f"activity accuracy on the {online['stream_windows']} stream windows: "
+        f"{_pct(online['calibration_rf_accuracy'])}%. DySan(o) scores activity against the RF's "
+        "labels, DySan against the true labels.",
+        "- Activity: the CNN retrained on each sanitizer's releases. The choice is made against "
+        "the CNN gender attacker, so its row is optimistic by construction; the RF attacker "
+        "took no part in the choice.",
+        "",
+        format_table(rows, list(rows[0])),
+        "",
+        "### Sanitizers available for selection (seed 001, Table 1; dynamic DySan)",
+        "",
+    ]
+    for attacker, table in online["subsets"].items():
+        sub = [
+            {
+                "available": t["size"],
+                "draws": t["draws"],
+                "activity": f"{_pct(t['activity'])} ± {_pct(t['activity_std'])}",
+                "gender": f"{_pct(t['gender'])} ± {_pct(t['gender_std'])}",
+            }
+            for t in table
+        ]
+        lines += [f"Gender attacker: {online['attackers'][attacker]}", ""]
+        lines += [format_table(sub, ["available", "draws", "activity", "gender"]), ""]
+    fp = online["fingerprint"]
+    ps = sorted({p for table in fp.values() for p in table}, key=int)
+    fp_rows = [
+        {"available": size, **{f"p={p}": _fmt_unique(table.get(p)) for p in ps}}
+        for size, table in fp.items()
+    ]
+    lines += [
+        "### Fingerprint uniqueness of the selected sanitizers (seed 001, Appendix F)",
+        "",
+        "Share of random size-p subsets of a user's selected sanitizers that no other user's "
+        "selection contains (users counted in brackets).",
+        "",
+        format_table(fp_rows, ["available", *[f"p={p}" for p in ps]]),
+        "",
+    ]
+    return lines
+
+
+def _fmt_unique(entry: dict | None) -> str:
+    return "" if not entry else f"{entry['uniqueness']:.2f} ({entry['users']})"
+
+
+def _distortion(results: dict[str, Any]) -> list[str]:
+    lines = []
+    dist = results.get("distortion")
+    if dist:
+        rows = [
+            {"transform": n, **{s: f"{v[s]:.3g}" for s in STATS if s in v}}
+            for n, v in dist["per_transform"].items()
+        ]
+        lines += [
+            f"## Distortion ({dist['windows']} held-out windows of split `{dist['split']}`)",
+            "",
+            "MSE and mean absolute error in the data's units; the statistics' columns are "
+            "relative errors |s(x') - s(x)| / |s(x)| averaged over windows and channels "
+            "(seed 001, Figure 4).",
+            "",
+            format_table(rows, ["transform", *STATS]),
+            "",
+        ]
+    dtw = results.get("dtw")
+    if dtw:
+        rank = dtw.get("rank", {})
+        per_rank = rank.get("per_transform", {})
+        rows = [
+            {
+                "transform": n,
+                "DTW to raw": f"{d:.3g}",
+                "k-NN mean rank": f"{per_rank[n]['mean_rank']:.2f}" if n in per_rank else "",
+                "true user first": _pct(per_rank[n]["top1"]) if n in per_rank else "",
+            }
+            for n, d in dtw["distance"]["per_transform"].items()
+        ]
+        about = (
+            f"k-NN rank on split `{rank['split']}` ({rank['threat']}): {rank['users']} users, "
+            f"{rank['queries']} released query windows against {rank['references']} raw "
+            "reference windows; rank 0 = the true user is the nearest (MSDA Table 2)."
+            if per_rank
+            else f"k-NN rank skipped: {rank.get('skipped', 'not run')}."
+        )
+        lines += [
+            f"## DTW ({dtw['distance']['windows']} windows)",
+            "",
+            about,
+            "",
+            format_table(rows, ["transform", "DTW to raw", "k-NN mean rank", "true user first"]),
+            "",
+        ]
+    return lines
+
+
+def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
+    """The whole report as markdown."""
+    results = summary["results"]
+    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
+        "records", []
+    )
+    diverged = [t["name"] for t in summary["transforms"] if not t["alive"]]
+    lines = [
+        f"# Evaluation of `{summary['run']}` ({summary['method']})",
+        "",
+        f"- Data: {summary['data']}; preset `{summary['preset']}`; seed {summary['seed']}; "
+        f"{len(summary['transforms'])} transforms (raw first); took "
+        f"{summary['elapsed_s'] / 60:.1f} min.",
+        "- **static** = trained on raw training data, applied to released test data; "
+        "**adaptive** = retrained on the released training data (the headline privacy "
+        "numbers). **strongest** = the better of the CNN and the random forest.",
+    ]
+    if diverged:
+        lines.append(f"- Diverged during training (kept, flagged): {', '.join(diverged)}.")
+    lines += ["", *_splits(summary)]
+    lines += [
+        "## Headline: held-out users, strongest attacker",
+        "",
+        "Accuracies in %. Policy rows are measured on the online phase's stream windows.",
+        "",
+        format_table(summary["headline"], list(HEADLINE_COLUMNS)),
+        "",
+        "## Targets",
+        "",
+        format_table(
+            [
+                {"target": k, **{f: _show(v) for f, v in t.items()}}
+                for k, t in summary["targets"].items()
+            ],
+            ["target", "selection", "activity", "raw_activity", "gender", "met"],
+        ),
+        "",
+        "## Attackers and utility models in detail",
+        "",
+    ]
+    lines += _attack_tables(records, ctx.transforms.names)
+    if "online" in results:
+        lines += _online(results["online"])
+    lines += _distortion(results)
+    if figs:
+        lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figs] + [""]
+    return "\n".join(lines)
+
+
+def _show(v: Any) -> Any:
+    return _pct(v) if isinstance(v, float) else v

@@ -1,0 +1,169 @@
+"""Evaluation splits: which windows attackers learn from and which they are tested on.
+
+Two threats, labelled everywhere they appear:
+- ``subject`` -> **held-out users**: the attacker never saw the people it
+  attacks (attribute inference on new users). By default the run's own
+  held-out users, so the sanitizers never saw them either.
+- ``trial`` / ``time`` -> **held-out data of known users**: the attacker has
+  other recordings (trial) or earlier data (time) of the same people; the only
+  threat under which identity can be inferred.
+
+Each split holds the raw windows of both sides and every transform's release
+of them, plus the warnings of what it cannot support.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from eval.transforms import TransformSet
+from jaxpriv.data.channels import select_channels
+from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.splits import split_by_subject, split_dataset
+from jaxpriv.data.windows import Windows, make_windows, vocabularies
+
+THREATS = {
+    "subject": "held-out users",
+    "trial": "held-out data of known users (other trials)",
+    "time": "held-out data of known users (later in each recording)",
+}
+MIN_TEST_USERS = 4
+
+# task -> (what it is, which splits can measure it)
+TASKS = {
+    "activity": "utility",
+    "gender": "privacy",
+    "identity": "privacy",
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvalSplit:
+    """Raw and released windows of one split; ``released_*[v]`` is transform ``v``'s."""
+
+    kind: str
+    train: Windows
+    test: Windows
+    released_train: np.ndarray  # (V, N, W, C)
+    released_test: np.ndarray  # (V, M, W, C)
+    warnings: tuple[str, ...]
+
+    @property
+    def threat(self) -> str:
+        return THREATS[self.kind]
+
+    def tasks(self) -> tuple[str, ...]:
+        """Tasks this split can measure (identity needs the same users on both sides)."""
+        return ("activity", "gender") if self.kind == "subject" else tuple(TASKS)
+
+    def labels(self, task: str, side: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(y_N, valid_N, num_classes)`` of ``task`` on ``side`` ("train" or "test")."""
+        win = self.train if side == "train" else self.test
+        if task == "activity":
+            return win.activity, np.ones(len(win), bool), len(win.activities)
+        if task == "gender":
+            return np.maximum(win.gender, 0), win.gender >= 0, 2
+        if task == "identity":
+            return win.subject, np.ones(len(win), bool), len(win.subjects)
+        raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
+
+    def test_users(self) -> np.ndarray:
+        return np.unique(self.test.subject)
+
+    def describe(self) -> dict[str, Any]:
+        def users(win: Windows) -> list[str]:
+            return [win.subjects[i] for i in np.unique(win.subject)]
+
+        return {
+            "kind": self.kind,
+            "threat": self.threat,
+            "train_users": users(self.train),
+            "test_users": users(self.test),
+            "train_windows": len(self.train),
+            "test_windows": len(self.test),
+            "test_genders": _gender_counts(self.test),
+            "warnings": list(self.warnings),
+        }
+
+
+def _gender_counts(win: Windows) -> dict[str, int]:
+    counts = {"male": 0, "female": 0, "unknown": 0}
+    for s in np.unique(win.subject):
+        g = int(win.gender[win.subject == s][0])
+        counts[{1: "male", 0: "female"}.get(g, "unknown")] += 1
+    return counts
+
+
+def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int = 0) -> EvalSplit:
+    """Window ``ds`` as the run did, split it by ``kind`` and release both sides."""
+    if kind not in THREATS:
+        raise ValueError(f"unknown split {kind!r}; expected one of {list(THREATS)}")
+    spec = transforms.spec
+    missing = [a for a in spec.activities if a not in ds.activities]
+    if missing:
+        raise DataFormatError(
+            f"{ds.name}: the run was trained on activities {list(spec.activities)}; "
+            f"this dataset lacks {missing}"
+        )
+    ds = select_channels(ds.filter(activities=spec.activities), spec.channels)
+    warnings: list[str] = []
+    if kind == "subject":
+        present = [s for s in spec.test_subjects if s in ds.subject_ids]
+        if present and len(present) == len(spec.test_subjects):
+            train_ds, test_ds = split_by_subject(ds, spec.test_subjects)
+        else:
+            warnings.append(
+                "the run's held-out users are not all in this dataset: "
+                "held-out users chosen at random (20%, stratified by gender)"
+            )
+            train_ds, test_ds = split_dataset(ds, "subject", test_fraction=0.2, seed=seed)
+    elif kind == "time":
+        train_ds, test_ds = split_dataset(ds, "time", gap=spec.window)
+    else:
+        train_ds, test_ds = split_dataset(ds, "trial")
+    vocab = vocabularies(ds, activities=spec.activities)
+    win = {"window": spec.window, "stride": spec.stride, "short": "skip", **vocab}
+    train, test = make_windows(train_ds, **win), make_windows(test_ds, **win)
+    if len(train) == 0 or len(test) == 0:
+        raise DataFormatError(f"{ds.name}: the {kind} split leaves no windows on one side")
+    warnings += _check(kind, train, test)
+    return EvalSplit(
+        kind=kind,
+        train=train,
+        test=test,
+        released_train=transforms.release(train.x, train.attributes, train.activity, seed),
+        released_test=transforms.release(test.x, test.attributes, test.activity, seed + 1),
+        warnings=tuple(warnings),
+    )
+
+
+def _check(kind: str, train: Windows, test: Windows) -> list[str]:
+    """What this split cannot support, said once, in words."""
+    warnings = []
+    test_users = np.unique(test.subject)
+    if kind == "subject":
+        if len(test_users) < MIN_TEST_USERS:
+            warnings.append(
+                f"only {len(test_users)} held-out users (< {MIN_TEST_USERS}): "
+                "per-user figures and their confidence intervals are not reliable"
+            )
+        genders = _gender_counts(test)
+        if min(genders["male"], genders["female"]) == 0:
+            warnings.append(
+                f"held-out users are all of one gender ({genders}): gender accuracy on them "
+                "measures a one-class guess, not inference"
+            )
+    else:
+        unseen = sorted(set(test_users) - set(np.unique(train.subject)))
+        if unseen:
+            names = [test.subjects[i] for i in unseen]
+            warnings.append(
+                f"users {names} have no training windows: identity cannot be inferred for them"
+            )
+    if (test.gender < 0).any() or (train.gender < 0).any():
+        n = int((test.gender < 0).sum() + (train.gender < 0).sum())
+        warnings.append(f"{n} windows of users with unknown gender are left out of gender tasks")
+    return warnings

@@ -1,0 +1,131 @@
+"""The harness end to end on a tiny trained DySan run: transforms, splits, every
+evaluator, the report files; and its clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from eval import harness
+from eval.splits import build_split
+from eval.transforms import RAW, RELEASE_CHUNK, load_transforms
+from jaxpriv.checkpoint import CheckpointError
+from jaxpriv.data.load import load_from_description
+from jaxpriv.methods.dysan_io import load_sanitizer
+from train import dysan as dysan_cli
+
+ARGS = [
+    *("--data", "embedded:users=8,long_s=8,short_s=4", "--epochs", "1", "--batch-size", "32"),
+    *("--k-pred", "1", "--k-disc", "1", "--width", "0.125", "--grid", "alpha=0.3,0.6;lam=0.2"),
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dysan-run")
+    assert dysan_cli.main([*ARGS, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(run_dir) -> tuple[Path, dict]:
+    out = run_dir / "report"
+    assert (
+        harness.main(["--run", str(run_dir), "--preset", "test", "--splits", "subject,trial"]) == 0
+    )
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_transforms_are_raw_plus_every_variant_and_release_like_the_sanitizer(run_dir) -> None:
+    t = load_transforms(run_dir)
+    assert t.names == (RAW, "dysan-a0.3-l0.2", "dysan-a0.6-l0.2")
+    assert t.method == "dysan" and t.spec.window == 125 and len(t.spec.channels) == 6
+    ds = load_from_description(t.data)
+    split = build_split(ds, t, "subject", seed=3)
+    win = split.test
+    assert split.released_test.shape == (3, len(win), 125, 6)
+    np.testing.assert_array_equal(split.released_test[0], win.x)  # raw is the identity
+    # Variant 2's release of the first chunk equals the standalone sanitizer with the same key.
+    key = jax.random.split(jax.random.fold_in(jax.random.key(3 + 1), 0), 2)[1]
+    n = min(len(win), RELEASE_CHUNK)
+    expected = load_sanitizer(run_dir, index=1)(
+        win.x[:n], win.attributes[:n], win.activity[:n], key
+    )
+    np.testing.assert_allclose(split.released_test[2, :n], np.asarray(expected), atol=1e-5)
+    assert not np.allclose(split.released_test[1], split.released_test[2])
+
+
+def test_report_holds_every_attacker_split_and_metric(report) -> None:
+    _out, m = report
+    assert {"utility", "privacy", "distortion", "dtw", "online"} <= m["results"].keys()
+    records = m["results"]["privacy"]["records"] + m["results"]["utility"]["records"]
+    names = [t["name"] for t in m["transforms"]]
+    # Every (split, task, family, mode) has one record per transform, labelled.
+    combos = {(r["split"], r["task"], r["family"], r["mode"]) for r in records}
+    for split, tasks in (
+        ("subject", ("activity", "gender")),
+        ("trial", ("activity", "gender", "identity")),
+    ):
+        for task in tasks:
+            for family in ("cnn", "rf", "strongest"):
+                for mode in ("static", "adaptive"):
+                    assert (split, task, family, mode) in combos
+    assert ("subject", "identity", "cnn", "adaptive") not in combos  # unseen users: no identity
+    for r in records:
+        assert r["transform"] in names and r["threat"]
+        assert 0 <= r["accuracy"] <= 1 and r["ci"]["low"] <= r["ci"]["high"]
+        assert len(r["per_user"]["accuracy"]) == r["users"]
+        if r["family"] == "strongest":
+            assert r["accuracy"] == max(
+                q["accuracy"] for q in records
+                if q["family"] == r["attacker"] and all(
+                    q[k] == r[k] for k in ("split", "task", "mode", "transform"))
+            )  # fmt: skip
+    # Static and adaptive attackers agree on raw data only when fitted alike: both exist.
+    dist = m["results"]["distortion"]["per_transform"]
+    assert dist[RAW]["mse"] == 0 and all(dist[n]["mse"] > 0 for n in names[1:])
+    dtw = m["results"]["dtw"]
+    assert dtw["distance"]["per_transform"][RAW] == pytest.approx(0, abs=1e-5)
+    assert dtw["rank"]["per_transform"][RAW]["mean_rank"] >= 0
+    assert m["splits"]["subject"]["warnings"]  # 8 users: fewer than 4 held out
+
+
+def test_online_phase_compares_policies_on_the_same_users(report) -> None:
+    _, m = report
+    online = m["results"]["online"]
+    policies = {(p["selection"], p["policy"], p["attacker"]) for p in online["policies"]}
+    for selection in ("DySan", "DySan(o)"):
+        for policy in ("fixed", "personalized", "dynamic"):
+            assert (selection, policy, "rf") in policies and (selection, policy, "cnn") in policies
+    users = {tuple(p["users"]) for p in online["policies"]}
+    assert len(users) == 1  # every policy on the same test users
+    assert 0 <= online["calibration_rf_accuracy"] <= 1
+    assert online["subsets"]["rf"][0]["size"] == 2  # capped at the run's 2 sanitizers
+    assert set(online["fingerprint"]) == {"2"}
+
+
+def test_report_files_are_written_and_headline_lists_raw_and_variants(report) -> None:
+    out, m = report
+    text = (out / "report.md").read_text()
+    assert "## Headline" in text and "held-out users" in text and "dysan-a0.6-l0.2" in text
+    for png in ("privacy_utility.png", "user_cdfs.png", "distortion.png", "traces_wlk.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png})" in text
+    rows = [r["transform"] for r in m["headline"]]
+    assert rows[:3] == [RAW, "dysan-a0.3-l0.2", "dysan-a0.6-l0.2"]
+    assert any("dynamic" in r for r in rows)
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_bad_inputs_give_clear_errors(run_dir, tmp_path, capsys) -> None:
+    assert harness.main(["--run", str(tmp_path)]) == 2
+    assert "no checkpoints/" in capsys.readouterr().err
+    assert harness.main(["--run", str(run_dir), "--evaluators", "privacy,nope"]) == 2
+    assert "unknown ['nope']" in capsys.readouterr().err
+    assert harness.main(["--run", str(run_dir), "--splits", "users"]) == 2
+    with pytest.raises(CheckpointError):
+        load_transforms(tmp_path)
