@@ -158,8 +158,18 @@ def _traces(ctx: EvalContext, shown: list[str], out: Path) -> list[Path]:
                 split.test.channels,
                 ctx.rate_hz,
                 out / f"traces_{activity}.png",
+                units={c: _unit(c) for c in split.test.channels},
                 title=f"{activity}: user {split.test.subjects[split.test.subject[n]]}, "
                 f"window at {split.test.start[n] / ctx.rate_hz:.1f} s",
             )
         )
     return paths
+
+
+def _unit(channel: str) -> str:
+    """Core Motion's units (MotionSense and the embedded dataset); a.u. otherwise."""
+    if channel.startswith("rotationRate"):
+        return "rad/s"
+    if channel.startswith(("userAcceleration", "gravity")):
+        return "g"
+    return "a.u."
