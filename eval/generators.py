@@ -1,0 +1,470 @@
+"""Evaluators for generators of synthetic data, registered by name.
+
+Each evaluator is ``fn(ctx: GenContext) -> dict`` of JSON-able metrics (or
+``{"skipped": reason}`` when it does not apply, e.g. TSTR without labels), built on
+:mod:`jaxpriv.synthetic_metrics`. :func:`evaluate_generator` runs a selection with
+progress lines, :func:`render_markdown` turns its result into report tables.
+
+The generator learned from ``real_train``, so every metric compares ``synthetic`` with
+``real_train``, and wherever it makes sense also compares held-out ``real_test`` with
+``real_train`` as the reference a perfect generator would reach (real data of the same
+source that the generator never saw; with a split by user it includes the shift between
+users):
+
+- ``inliers``: one-class SVMs (linear, as seed 004, and the far stricter RBF);
+- ``discriminator``: LSTM real-vs-synthetic accuracy over seeds, with the sanity rows
+  real vs real (``real_test``) and real vs matched Gaussian noise;
+- ``marginals``: per-channel KS and Wasserstein distances;
+- ``correlation``: RMS difference of (lagged) channel correlation matrices;
+- ``tstr``: train on synthetic, test on real vs train on real (needs labels);
+- ``memorization``: distance to the closest training record, exact copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxpriv import synthetic_metrics as sm
+from jaxpriv.classify import ClassifierConfig
+from jaxpriv.run_io import format_table
+
+
+@dataclasses.dataclass(frozen=True)
+class GenConfig:
+    """Sizes of the generator metrics (static: they fix shapes, step counts, sample sizes)."""
+
+    discriminator: sm.DiscriminatorConfig = dataclasses.field(
+        default_factory=sm.DiscriminatorConfig
+    )
+    discriminator_seeds: int = 5
+    discriminator_per_side: int = 1000  # windows per side at most (same for the sanity rows)
+    test_fraction: float = 0.3
+    svm_kernels: tuple[str, ...] = ("linear", "rbf")
+    svm_nu: float = 0.1
+    svm_max_train: int = 3000
+    windows_as: str = "features"  # how the SVM sees windows: "features" or "flat"
+    marginal_max_values: int | None = 200_000  # values per side and channel
+    correlation_lags: tuple[int, ...] = (0, 1, 5)  # time steps; rows use lag 0 only
+    tstr_cnn: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
+    tstr_seeds: int = 2
+    memorization_queries: int = 2000  # synthetic and held-out samples measured (all train)
+
+
+PRESETS: dict[str, GenConfig] = {
+    # Minutes on 2 CPU cores for a few thousand windows.
+    "quick": GenConfig(
+        discriminator=sm.DiscriminatorConfig(hidden=32, dense=32, steps=300, batch_size=64),
+        discriminator_per_side=600,
+        svm_max_train=2000,
+        tstr_cnn=ClassifierConfig(features=(16, 32, 32), dense=32, steps=400, batch_size=64),
+        tstr_seeds=1,
+        memorization_queries=1000,
+    ),
+    # With an accelerator: bigger models, more windows.
+    "full": GenConfig(
+        discriminator=sm.DiscriminatorConfig(hidden=64, dense=64, steps=1500, batch_size=128),
+        discriminator_per_side=3000,
+        svm_max_train=5000,
+        tstr_cnn=ClassifierConfig(steps=800),
+        tstr_seeds=3,
+        memorization_queries=5000,
+    ),
+    # Unit tests only: seconds, not accuracy.
+    "test": GenConfig(
+        discriminator=sm.DiscriminatorConfig(hidden=8, dense=8, steps=80, batch_size=32),
+        discriminator_seeds=3,
+        discriminator_per_side=60,
+        svm_max_train=200,
+        marginal_max_values=5000,
+        correlation_lags=(0, 1),
+        tstr_cnn=ClassifierConfig(features=(8, 8), dense=8, steps=60, batch_size=32),
+        tstr_seeds=1,
+        memorization_queries=100,
+    ),
+}
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _optional_labels(y: Any, n: int, name: str) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must be ({n},) integer labels, got {y.dtype} {y.shape}")
+    return y
+
+
+@dataclasses.dataclass
+class GenContext:
+    """Real and synthetic samples of one generator, and how to evaluate them.
+
+    Samples are windows ``(N, T, C)`` or rows ``(N, F)``, all three sets with one sample
+    shape; ``channels`` names the last axis. Labels (activities) are optional; without
+    ``y_synthetic`` (an unconditional generator) TSTR is skipped. ``rate_hz`` (windows
+    only) feeds the SVM's window features.
+    """
+
+    real_train: np.ndarray
+    real_test: np.ndarray
+    synthetic: np.ndarray
+    channels: Sequence[str]
+    rate_hz: float | None = None
+    y_train: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    y_synthetic: np.ndarray | None = None
+    activity_names: Sequence[str] | None = None
+    config: GenConfig = dataclasses.field(default_factory=lambda: PRESETS["quick"])
+    seed: int = 0
+    log: Callable[[str], None] = _print
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.real_train = np.asarray(self.real_train)
+        self.real_test = np.asarray(self.real_test)
+        self.synthetic = np.asarray(self.synthetic)
+        shape = self.real_train.shape[1:]
+        if self.real_train.ndim not in (2, 3):
+            raise ValueError(f"real_train must be (N, T, C) or (N, F), got {self.real_train.shape}")
+        for name in ("real_test", "synthetic"):
+            if getattr(self, name).shape[1:] != shape:
+                raise ValueError(
+                    f"{name} has samples of shape {getattr(self, name).shape[1:]}, "
+                    f"real_train has {shape}"
+                )
+        self.channels = tuple(self.channels)
+        if len(self.channels) != shape[-1]:
+            raise ValueError(f"{len(self.channels)} channel names for {shape[-1]} channels")
+        self.y_train = _optional_labels(self.y_train, len(self.real_train), "y_train")
+        self.y_test = _optional_labels(self.y_test, len(self.real_test), "y_test")
+        self.y_synthetic = _optional_labels(self.y_synthetic, len(self.synthetic), "y_synthetic")
+
+    @property
+    def windows(self) -> bool:
+        return self.real_train.ndim == 3
+
+    def key(self, name: str) -> jax.Array:
+        """A key per evaluator, reproducible (``str`` hashes are salted per process)."""
+        return jax.random.fold_in(jax.random.key(self.seed), zlib.crc32(name.encode()))
+
+    def rng(self, name: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+
+    @contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """Log a long step with its duration and the elapsed time."""
+        t0 = time.perf_counter()
+        self.log(f"  {what} ...")
+        yield
+        now = time.perf_counter()
+        self.log(f"  {what}: {now - t0:.1f} s (elapsed {(now - self.started) / 60:.1f} min)")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "real_train": list(self.real_train.shape),
+            "real_test": list(self.real_test.shape),
+            "synthetic": list(self.synthetic.shape),
+            "channels": list(self.channels),
+            "rate_hz": self.rate_hz,
+            "labels": self.y_synthetic is not None,
+        }
+
+
+GenEvaluator = Callable[[GenContext], dict[str, Any]]
+GEN_EVALUATORS: dict[str, GenEvaluator] = {}
+
+
+def register(name: str) -> Callable[[GenEvaluator], GenEvaluator]:
+    """Decorator adding ``fn`` to :data:`GEN_EVALUATORS` under ``name``."""
+
+    def wrap(fn: GenEvaluator) -> GenEvaluator:
+        if name in GEN_EVALUATORS:
+            raise ValueError(f"generator evaluator {name!r} registered twice")
+        GEN_EVALUATORS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _take(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x if len(x) <= n else x[np.sort(rng.choice(len(x), n, replace=False))]
+
+
+# ---------------------------------------------------------------- evaluators
+
+
+@register("inliers")
+def inliers(ctx: GenContext) -> dict[str, Any]:
+    cfg = ctx.config
+    out = {}
+    for kernel in cfg.svm_kernels:
+        with ctx.step(f"one-class SVM ({kernel})"):
+            out[kernel] = sm.oneclass_svm_inliers(
+                ctx.real_train, ctx.synthetic, ctx.real_test,
+                kernel=kernel, nu=cfg.svm_nu, seed=ctx.seed, windows_as=cfg.windows_as,
+                rate_hz=ctx.rate_hz or 1.0, channels=ctx.channels, max_train=cfg.svm_max_train,
+            )  # fmt: skip
+    return {"per_kernel": out}
+
+
+@register("discriminator")
+def discriminator(ctx: GenContext) -> dict[str, Any]:
+    if not ctx.windows:
+        return {"skipped": "the LSTM discriminator needs windows (N, T, C), not rows"}
+    cfg = ctx.config
+    # One per-side size for all three tests: one pooled shape, one compiled program.
+    n = min(cfg.discriminator_per_side, *map(len, (ctx.real_train, ctx.real_test, ctx.synthetic)))
+    rng = ctx.rng("discriminator")
+    train, test, syn = (_take(x, n, rng) for x in (ctx.real_train, ctx.real_test, ctx.synthetic))
+    kwargs = dict(
+        seeds=cfg.discriminator_seeds, cfg=cfg.discriminator, test_fraction=cfg.test_fraction
+    )
+    key = ctx.key("discriminator")
+    rows = {}
+    with ctx.step(f"LSTM discriminator, {cfg.discriminator_seeds} seeds, {n} windows a side"):
+        rows["synthetic vs real"] = sm.discriminator_test(
+            train, syn, key=jax.random.fold_in(key, 0), **kwargs
+        )
+    with ctx.step("discriminator sanity rows (real vs real, real vs noise)"):
+        rows.update(sm.discriminator_sanity(train, test, key=jax.random.fold_in(key, 1), **kwargs))
+    return {"chance": 0.5, "per_side": n, "rows": rows}
+
+
+@register("marginals")
+def marginals(ctx: GenContext) -> dict[str, Any]:
+    kw = dict(names=ctx.channels, max_values=ctx.config.marginal_max_values, seed=ctx.seed)
+    with ctx.step("marginal distances"):
+        return {
+            "synthetic": sm.marginal_distances(ctx.real_train, ctx.synthetic, **kw),
+            "real_test": sm.marginal_distances(ctx.real_train, ctx.real_test, **kw),
+        }
+
+
+@register("correlation")
+def correlation(ctx: GenContext) -> dict[str, Any]:
+    lags = tuple(lag for lag in ctx.config.correlation_lags if lag < ctx.real_train.shape[1])
+    lags = lags if ctx.windows else (0,)
+    if len(ctx.channels) < 2:
+        lags = tuple(lag for lag in lags if lag > 0)
+    if not lags:
+        return {"skipped": "one channel and no usable lag > 0: no correlation to compare"}
+    out: dict[str, Any] = {"lags": list(lags), "per_lag": {}}
+    with ctx.step(f"correlation distances (lags {list(lags)})"):
+        for name, other in (("synthetic", ctx.synthetic), ("real_test", ctx.real_test)):
+            out[name] = sm.correlation_distance(ctx.real_train, other, lags=lags)
+        for lag in lags:
+            out["per_lag"][str(lag)] = {
+                name: sm.correlation_distance(ctx.real_train, other, lags=(lag,))
+                for name, other in (("synthetic", ctx.synthetic), ("real_test", ctx.real_test))
+            }
+    return out
+
+
+@register("tstr")
+def tstr(ctx: GenContext) -> dict[str, Any]:
+    if not ctx.windows:
+        return {"skipped": "the CNN needs windows (N, T, C), not rows"}
+    if ctx.y_synthetic is None or ctx.y_train is None or ctx.y_test is None:
+        missing = [n for n in ("y_train", "y_test", "y_synthetic") if getattr(ctx, n) is None]
+        return {"skipped": f"no labels ({', '.join(missing)}): TSTR needs labelled samples"}
+    labels = (ctx.y_train, ctx.y_test, ctx.y_synthetic)
+    k = len(ctx.activity_names) if ctx.activity_names else int(max(y.max() for y in labels)) + 1
+    cfg = ctx.config
+    with ctx.step(f"TSTR and TRTR CNNs ({cfg.tstr_seeds} seed(s) each)"):
+        out = sm.tstr(
+            ctx.real_train, ctx.y_train, ctx.synthetic, ctx.y_synthetic, ctx.real_test, ctx.y_test,
+            num_classes=max(k, 2), cfg=cfg.tstr_cnn, key=ctx.key("tstr"), seeds=cfg.tstr_seeds,
+        )  # fmt: skip
+    if ctx.activity_names:
+        out["classes"] = list(ctx.activity_names)
+    return out
+
+
+@register("memorization")
+def memorization(ctx: GenContext) -> dict[str, Any]:
+    q = ctx.config.memorization_queries
+    rng = ctx.rng("memorization")
+    syn, test = _take(ctx.synthetic, q, rng), _take(ctx.real_test, q, rng)
+    with ctx.step(f"closest training record of {len(syn)} + {len(test)} samples"):
+        return sm.closest_record(ctx.real_train, syn, test)
+
+
+# ---------------------------------------------------------------- run and report
+
+
+def evaluate_generator(ctx: GenContext, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the evaluators ``names`` (default: all, in registration order) on ``ctx``.
+
+    Returns ``{"data": ..., "config": ..., "evaluators": {name: result}, "seconds": ...}``.
+    """
+    names = list(GEN_EVALUATORS) if names is None else list(names)
+    unknown = [n for n in names if n not in GEN_EVALUATORS]
+    if unknown:
+        raise ValueError(f"unknown generator evaluator(s) {unknown}; known: {list(GEN_EVALUATORS)}")
+    results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for i, name in enumerate(names, 1):
+        ctx.log(f"[{i}/{len(names)}] {name}")
+        t0 = time.perf_counter()
+        results[name] = GEN_EVALUATORS[name](ctx)
+        seconds[name] = round(time.perf_counter() - t0, 2)
+        if "skipped" in results[name]:
+            ctx.log(f"[{i}/{len(names)}] {name}: skipped ({results[name]['skipped']})")
+        else:
+            ctx.log(f"[{i}/{len(names)}] {name}: {seconds[name]:.1f} s")
+    return {
+        "data": ctx.describe(),
+        "config": dataclasses.asdict(ctx.config),
+        "seed": ctx.seed,
+        "evaluators": results,
+        "seconds": seconds,
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _inliers_md(r: dict[str, Any]) -> list[str]:
+    rows = [
+        {
+            "kernel": kernel,
+            "synthetic inliers": _pct(v["synthetic_inliers"]),
+            "held-out real inliers (reference)": _pct(v["real_test_inliers"]),
+            "training inliers": _pct(v["real_train_inliers"]),
+            "input": f"{v['representation']} ({v['dims']} dims, {v['scaling']} scaling)",
+        }
+        for kernel, v in r["per_kernel"].items()
+    ]
+    cols = ["kernel", "synthetic inliers", "held-out real inliers (reference)", "training inliers"]
+    note = (
+        "Fit on real training samples only (nu = fraction of training outliers allowed). "
+        "The linear kernel accepts a whole half-space, so it is weak; RBF is far stricter."
+    )
+    return [format_table(rows, [*cols, "input"]), "", note]
+
+
+def _discriminator_md(r: dict[str, Any]) -> list[str]:
+    rows = [
+        {
+            "test": name,
+            "accuracy": _pct(v["mean"]),
+            "95% CI (t, seeds)": f"{_pct(v['low'])} - {_pct(v['high'])}",
+            "per seed": ", ".join(f"{100 * a:.0f}" for a in v["accuracy_per_seed"]),
+            "recall real / other": f"{_pct(v['real_recall'])} / {_pct(v['synthetic_recall'])}",
+        }
+        for name, v in r["rows"].items()
+    ]
+    cols = ["test", "accuracy", "95% CI (t, seeds)", "per seed", "recall real / other"]
+    note = (
+        f"Held-out accuracy of an LSTM telling real training windows from the other set "
+        f"({r['per_side']} windows a side, balanced); 50% = indistinguishable. The sanity "
+        "rows show the test's range: real vs held-out real, and real vs matched noise."
+    )
+    return [format_table(rows, cols), "", note]
+
+
+def _marginals_md(r: dict[str, Any]) -> list[str]:
+    syn, ref = r["synthetic"], r["real_test"]
+    rows = [
+        {
+            "channel": name,
+            "KS synthetic": syn["ks"][i],
+            "KS held-out real": ref["ks"][i],
+            "W1/std synthetic": syn["wasserstein_std"][i],
+            "W1/std held-out real": ref["wasserstein_std"][i],
+        }
+        for i, name in enumerate(syn["names"])
+    ]
+    rows.append(
+        {
+            "channel": "**mean**",
+            "KS synthetic": syn["ks_mean"],
+            "KS held-out real": ref["ks_mean"],
+            "W1/std synthetic": syn["wasserstein_std_mean"],
+            "W1/std held-out real": ref["wasserstein_std_mean"],
+        }
+    )
+    cols = ["channel", "KS synthetic", "KS held-out real", "W1/std synthetic"]
+    return [format_table(rows, [*cols, "W1/std held-out real"])]
+
+
+def _correlation_md(r: dict[str, Any]) -> list[str]:
+    rows = [{"lags": "all", "synthetic": r["synthetic"], "held-out real": r["real_test"]}]
+    rows += [{"lags": lag, **{k.replace("real_test", "held-out real"): v for k, v in d.items()}}
+             for lag, d in r["per_lag"].items()]  # fmt: skip
+    note = "RMS difference of correlation matrices against the real training set (0 = same)."
+    return [format_table(rows, ["lags", "synthetic", "held-out real"]), "", note]
+
+
+def _tstr_md(r: dict[str, Any]) -> list[str]:
+    rows = [
+        {
+            "trained on": label,
+            **{k: r[key][k] for k in ("accuracy", "balanced_accuracy", "macro_f1")},
+        }
+        for label, key in (("real (TRTR)", "trtr"), ("synthetic (TSTR)", "tstr"))
+    ]
+    note = f"Tested on held-out real windows; accuracy gap TRTR - TSTR = {r['accuracy_gap']:.3f}."
+    return [
+        format_table(rows, ["trained on", "accuracy", "balanced_accuracy", "macro_f1"]),
+        "",
+        note,
+    ]
+
+
+def _memorization_md(r: dict[str, Any]) -> list[str]:
+    rows = [
+        {"samples": label, **{k: r[key][k] for k in ("median", "p5", "min")}}
+        for label, key in (("synthetic", "synthetic"), ("held-out real (reference)", "real_test"))
+    ]
+    note = (
+        f"Distance to the closest training record (standardized, Euclidean). Synthetic "
+        f"samples closer than the held-out 5th percentile: {_pct(r['share_below_real_p5'])} "
+        f"(about 5% expected; far more flags memorisation). Exact copies: "
+        f"{r['exact_copies']} of {r['n_synthetic']}."
+    )
+    return [format_table(rows, ["samples", "median", "p5", "min"]), "", note]
+
+
+_RENDERERS = {
+    "inliers": ("One-class SVM inliers (seed 004)", _inliers_md),
+    "discriminator": ("Discriminator: real vs synthetic (seed 000)", _discriminator_md),
+    "marginals": ("Marginal distributions", _marginals_md),
+    "correlation": ("Correlation structure", _correlation_md),
+    "tstr": ("Train on synthetic, test on real", _tstr_md),
+    "memorization": ("Memorisation: distance to closest record", _memorization_md),
+}
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """Markdown tables of an :func:`evaluate_generator` result (unknown evaluators as JSON)."""
+    data = results.get("data", {})
+    lines = ["# Synthetic data report", ""]
+    if data:
+        lines += [
+            f"Real training {data['real_train']}, held-out real {data['real_test']}, "
+            f"synthetic {data['synthetic']}; channels: {', '.join(data['channels'])}.",
+            "",
+        ]
+    for name, r in results.get("evaluators", {}).items():
+        title, render = _RENDERERS.get(name, (name, None))
+        lines += [f"## {title}", ""]
+        if "skipped" in r:
+            lines += [f"*Skipped: {r['skipped']}*", ""]
+        elif render is None:
+            lines += [f"`{r}`", ""]
+        else:
+            lines += [*render(r), ""]
+    return "\n".join(lines)
