@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from eval.context import EvalContext
-from eval.evaluators.attacks import find
+from eval.evaluators.attacks import attack_records_of, find
 from eval.report_figures import make_figures
 from eval.report_markdown import render
 from eval.transforms import RAW
@@ -29,9 +29,7 @@ def _one(records: list[dict], **where: Any) -> dict | None:
 
 def headline_rows(ctx: EvalContext, results: dict[str, Any]) -> list[dict[str, str]]:
     """Raw vs each variant vs the online policies, strongest attackers, held-out users."""
-    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
-        "records", []
-    )
+    records = attack_records_of(results)
     known = next((s for s in ctx.splits if s != "subject"), None)
     mse = results.get("distortion", {}).get("per_transform", {})
     rank = results.get("dtw", {}).get("rank", {}).get("per_transform", {})
@@ -78,9 +76,7 @@ def headline_rows(ctx: EvalContext, results: dict[str, Any]) -> list[dict[str, s
 def targets(ctx: EvalContext, results: dict[str, Any]) -> dict[str, Any]:
     """The issue's targets on this run, each with the numbers that decide it."""
     out: dict[str, Any] = {}
-    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
-        "records", []
-    )
+    records = attack_records_of(results)
     raw = {"transform": RAW, "family": "strongest", "mode": "adaptive", "split": "subject"}
     act = _one(records, task="activity", **raw)
     gen = _one(records, task="gender", **raw)

@@ -9,7 +9,7 @@ import numpy as np
 
 from eval import figures
 from eval.context import EvalContext
-from eval.evaluators.attacks import find
+from eval.evaluators.attacks import attack_records_of, find
 from eval.transforms import RAW
 
 MAX_SHOWN = 3  # sanitizers drawn in the trace, distortion and attacker figures
@@ -24,9 +24,7 @@ def representatives(ctx: EvalContext, results: dict[str, Any]) -> list[str]:
     names = list(ctx.transforms.names[1:])
     if len(names) <= MAX_SHOWN:
         return names
-    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
-        "records", []
-    )
+    records = attack_records_of(results)
     gender = _best(records, task="gender", mode="adaptive")
     activity = _best(records, task="activity", mode="adaptive")
     mse = results.get("distortion", {}).get("per_transform", {})
@@ -47,9 +45,7 @@ def representatives(ctx: EvalContext, results: dict[str, Any]) -> list[str]:
 
 def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[Path]:
     """Write every figure the results support into ``out``; return their paths."""
-    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
-        "records", []
-    )
+    records = attack_records_of(results)
     paths = []
     shown = representatives(ctx, results)
     gender = _best(records, task="gender", mode="adaptive")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.context import EvalContext
-from eval.evaluators.attacks import find
+from eval.evaluators.attacks import attack_records_of, find
 from jaxpriv.run_io import format_table
 
 HEADLINE_COLUMNS = (
@@ -204,9 +204,7 @@ def _distortion(results: dict[str, Any]) -> list[str]:
 def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
     """The whole report as markdown."""
     results = summary["results"]
-    records = results.get("utility", {}).get("records", []) + results.get("privacy", {}).get(
-        "records", []
-    )
+    records = attack_records_of(results)
     diverged = [t["name"] for t in summary["transforms"] if not t["alive"]]
     lines = [
         f"# Evaluation of `{summary['run']}` ({summary['method']})",

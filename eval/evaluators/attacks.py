@@ -117,3 +117,8 @@ def privacy(ctx: EvalContext) -> dict[str, Any]:
 def find(records: list[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
     """The records matching every ``field=value`` in ``where``."""
     return [r for r in records if all(r.get(k) == v for k, v in where.items())]
+
+
+def attack_records_of(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every utility and privacy record of a harness run's results."""
+    return [r for name in ("utility", "privacy") for r in results.get(name, {}).get("records", [])]
