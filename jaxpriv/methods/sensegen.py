@@ -1,0 +1,466 @@
+"""SenseGen (seed 000, systems.md section 4) as pure functions: data, training, sampling.
+
+The generator (:class:`jaxpriv.nn.sensegen.SenseGen`) models a sensor trace one
+sample at a time: stacked LSTMs, a dense sigmoid layer and a mixture density
+head over the next sample; the loss is the mixture negative log-likelihood
+(:func:`jaxpriv.losses.mdn_nll`). Training windows are cut into segments for
+**truncated backpropagation through time**: each segment of ``segment`` steps
+is one Adam step, and the LSTM state at its end (``stop_gradient``) starts the
+next segment of the same window, so the model sees the whole window's history
+while gradients span one segment. Each window starts from a zero state with a
+zero "start" input (the mean in standardised units), so the model also learns
+the first sample and sampling starts exactly as training did.
+
+Static settings live in :class:`SenseGenConfig`; the hyperparameter pytree
+holds what may differ between parallel variants: ``lr`` and ``seed``. Sizes
+are static, so a sweep vmaps over seeds and learning rates. As in
+:mod:`jaxpriv.methods.dysan`, ``make_train(cfg)`` returns pure
+``(init, run_epochs, train)``, everything under ``lax.scan``, each epoch's
+randomness ``fold_in(key, epoch)`` (a resumed run equals an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxpriv import losses
+from jaxpriv.data.channels import select_channels
+from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.scaling import Scaler, fit_standard
+from jaxpriv.data.splits import split_dataset
+from jaxpriv.data.windows import Windows, make_windows, vocabularies
+from jaxpriv.nn.sensegen import SenseGen, sample_mixture
+
+PyTree = Any
+HP_KEYS = ("lr", "seed")
+DEFAULT_LR = 1e-3
+# The paper's data: accelerometer traces (Core Motion's userAcceleration, in g).
+SENSEGEN_CHANNELS: tuple[str, ...] = (
+    "userAcceleration.x",
+    "userAcceleration.y",
+    "userAcceleration.z",
+)
+NUM_ATTRIBUTES = 3  # height, weight, age
+EVAL_BATCH = 64  # windows per chunk when scoring held-out data
+
+
+@dataclasses.dataclass(frozen=True)
+class SenseGenConfig:
+    """Static settings of a SenseGen run (they fix shapes and code paths)."""
+
+    hidden: tuple[int, ...] = (256, 256, 256)  # LSTM sizes (paper: 3 x 256)
+    components: int = 24  # mixture components M
+    dense: int | None = None  # sigmoid layer width (default: the top LSTM's)
+    channels: tuple[str, ...] = SENSEGEN_CHANNELS  # modelled channels, D = len(channels)
+    window: int = 400  # samples per training window
+    segment: int = 50  # truncated BPTT: steps per gradient update (divides window)
+    stride: int | None = None  # between training windows (default: window, no overlap)
+    batch_size: int = 32
+    epochs: int = 10
+    conditional: bool = False  # condition on the activity (an embedding at every step)
+    attributes: bool = False  # condition on the subject's height, weight, age (standardised)
+    num_activities: int = 0  # size of the activity vocabulary (needed when conditional)
+    embedding: int = 8  # activity embedding size
+    grad_clip: float = 1.0  # global-norm gradient clipping (0: none)
+    carry_segments: bool = True  # False: reset the LSTM state every segment (ablation)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive LSTM sizes, got {self.hidden}")
+        if not self.channels:
+            raise ValueError("channels must name at least one channel")
+        for name in ("components", "window", "segment", "batch_size", "epochs", "embedding"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.window % self.segment:
+            raise ValueError(
+                f"segment ({self.segment}) must divide window ({self.window}) for truncated BPTT"
+            )
+        if self.stride is not None and self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if self.conditional and self.num_activities < 1:
+            raise ValueError("a conditional SenseGen needs num_activities >= 1")
+        if self.grad_clip < 0:
+            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def num_segments(self) -> int:
+        return self.window // self.segment
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # About 2 minutes on 2 CPU cores on the embedded dataset: a small LSTM, 20 epochs.
+    "quick": dict(hidden=(64, 64), components=24, window=400, segment=50, batch_size=32, epochs=20),
+    # The paper's generator: 3 x 256 LSTM, 24 components; windows of 16 s at 50 Hz.
+    "paper": dict(
+        hidden=(256, 256, 256), components=24, window=800, segment=100, batch_size=64, epochs=50
+    ),
+}
+
+
+def preset_config(name: str, **overrides: Any) -> SenseGenConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return SenseGenConfig(**{**PRESETS[name], **overrides})
+
+
+def make_model(cfg: SenseGenConfig) -> SenseGen:
+    return SenseGen(
+        hidden=cfg.hidden,
+        num_components=cfg.components,
+        num_channels=cfg.num_channels,
+        dense=cfg.dense,
+        num_activities=cfg.num_activities if cfg.conditional else 0,
+        activity_embedding=cfg.embedding,
+        num_attributes=NUM_ATTRIBUTES if cfg.attributes else 0,
+    )
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclasses.dataclass(frozen=True)
+class SenseGenData:
+    """Standardised training and held-out windows, plus what is needed to redo or undo it.
+
+    ``train`` / ``test`` hold ``x (N, W, D)`` float32 standardised with the
+    training windows' per-channel mean and std (``scaler``), ``activity (N,)``
+    int32 and ``attributes (N, 3)`` float32 (height, weight, age standardised
+    with training statistics; 0 where unknown).
+    """
+
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    scaler: Scaler
+    attribute_mean: np.ndarray
+    attribute_std: np.ndarray
+    activities: tuple[str, ...]
+    channels: tuple[str, ...]
+    rate_hz: float
+    window: int
+    stride: int
+    split: str
+    test_subjects: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able facts stored in checkpoints: enough to de-standardise samples."""
+        counts = np.bincount(self.train["activity"], minlength=len(self.activities))
+        return {
+            "channels": list(self.channels),
+            "activities": list(self.activities),
+            "activity_counts": counts.tolist(),
+            "rate_hz": float(self.rate_hz),
+            "window": self.window,
+            "stride": self.stride,
+            "split": self.split,
+            "test_subjects": list(self.test_subjects),
+            "train_windows": int(self.train["x"].shape[0]),
+            "test_windows": int(self.test["x"].shape[0]),
+            "scaler": self.scaler.to_json(),
+            "attribute_mean": self.attribute_mean.tolist(),
+            "attribute_std": self.attribute_std.tolist(),
+        }
+
+
+def prepare_sensegen_data(
+    ds: Dataset,
+    *,
+    channels: Sequence[str] | str = SENSEGEN_CHANNELS,
+    window: int = 400,
+    stride: int | None = None,
+    activities: Sequence[str] | None = None,
+    split: str = "subject",
+    **split_kwargs: Any,
+) -> SenseGenData:
+    """Select channels and activities (default: all present), split, window and standardise."""
+    activities = tuple(ds.activities if activities is None else activities)
+    missing = [a for a in activities if a not in ds.activities]
+    if missing:
+        raise DataFormatError(
+            f"{ds.name}: activities {missing} are not in the data (present: {list(ds.activities)})"
+        )
+    ds = select_channels(ds.filter(activities=activities), channels)
+    stride = window if stride is None else stride
+    vocab = vocabularies(ds, activities=activities)
+    if split == "time":
+        split_kwargs.setdefault("gap", window)
+    train_ds, test_ds = split_dataset(ds, split, **split_kwargs)
+    train_w = make_windows(train_ds, window=window, stride=stride, short="skip", **vocab)
+    test_w = make_windows(test_ds, window=window, stride=stride, short="skip", **vocab)
+    if len(train_w) == 0 or len(test_w) == 0:
+        raise DataFormatError(
+            f"{ds.name}: windows of {window} samples leave no "
+            f"{'training' if len(train_w) == 0 else 'held-out'} window after the {split} split; "
+            "use a shorter window"
+        )
+    scaler = fit_standard(train_w.x, channels=train_w.channels)
+    mean = np.nan_to_num(np.nanmean(train_w.attributes, axis=0)) if len(train_w) else np.zeros(3)
+    std = np.nan_to_num(np.nanstd(train_w.attributes, axis=0))
+    std = np.where(std > 0, std, 1.0)
+    return SenseGenData(
+        train=_arrays(train_w, scaler, mean, std),
+        test=_arrays(test_w, scaler, mean, std),
+        scaler=scaler,
+        attribute_mean=mean.astype(np.float32),
+        attribute_std=std.astype(np.float32),
+        activities=tuple(vocab["activities"]),
+        channels=tuple(train_w.channels),
+        rate_hz=float(train_w.rate_hz),
+        window=window,
+        stride=stride,
+        split=split,
+        test_subjects=test_ds.subject_ids,
+    )
+
+
+def _arrays(win: Windows, scaler: Scaler, mean: np.ndarray, std: np.ndarray) -> dict:
+    return {
+        "x": np.asarray(scaler.apply(win.x), np.float32),
+        "activity": win.activity.astype(np.int32),
+        "attributes": np.nan_to_num((win.attributes - mean) / std).astype(np.float32),
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _optimizer(grad_clip: float) -> Callable[[jax.Array], optax.GradientTransformation]:
+    def adam_clipped(learning_rate):
+        clip = [optax.clip_by_global_norm(grad_clip)] if grad_clip > 0 else []
+        return optax.chain(*clip, optax.adam(learning_rate))
+
+    # inject_hyperparams keeps the learning rate in the optimizer state: an array
+    # leaf that differs per vmapped variant.
+    return lambda lr: optax.inject_hyperparams(adam_clipped)(learning_rate=lr)
+
+
+def zero_carry(cfg: SenseGenConfig, batch: int) -> tuple:
+    """The LSTM stack's zero state for ``batch`` sequences."""
+    return tuple((jnp.zeros((batch, h)), jnp.zeros((batch, h))) for h in cfg.hidden)
+
+
+def _conditioning(cfg: SenseGenConfig, batch: dict) -> dict[str, jax.Array | None]:
+    return {
+        "activity_B": batch["activity"] if cfg.conditional else None,
+        "attributes_BxA": batch["attributes"] if cfg.attributes else None,
+    }
+
+
+def teacher_inputs(x_BxLxD: jax.Array) -> jax.Array:
+    """The inputs that predict ``x``: a zero start sample, then ``x`` shifted by one step."""
+    return jnp.concatenate([jnp.zeros_like(x_BxLxD[:, :1]), x_BxLxD[:, :-1]], axis=1)
+
+
+def make_tbptt(cfg: SenseGenConfig) -> Callable:
+    """``tbptt(params, opt_state, batch) -> (params, opt_state, nll_K)``: one batch of
+    windows, ``K = window / segment`` Adam steps (one per segment, ``lax.scan``), the LSTM
+    state carried from each segment to the next with ``stop_gradient`` (or reset to zeros
+    when ``cfg.carry_segments`` is False). ``nll_K`` is each segment's loss before its step.
+    The learning rate is the one in ``opt_state`` (``inject_hyperparams``, set by ``init``
+    from ``hp["lr"]``), so it may differ per vmapped variant."""
+    model = make_model(cfg)
+    # The learning rate given here is a placeholder: update() reads opt_state's.
+    optimizer = _optimizer(cfg.grad_clip)(DEFAULT_LR)
+    k, s = cfg.num_segments, cfg.segment
+
+    def tbptt(params, opt_state, batch):
+        x = batch["x"]
+        b, d = x.shape[0], x.shape[-1]
+        inputs_KxBxSxD = teacher_inputs(x).reshape(b, k, s, d).swapaxes(0, 1)
+        targets_KxBxSxD = x.reshape(b, k, s, d).swapaxes(0, 1)
+        cond = _conditioning(cfg, batch)
+
+        def segment_step(carry, xs):
+            params, opt_state, lstm = carry
+            inputs, targets = xs
+            if not cfg.carry_segments:
+                lstm = zero_carry(cfg, b)
+
+            def loss_fn(p):
+                new_lstm, head = model.apply({"params": p}, inputs, lstm, **cond)
+                return losses.mdn_nll(*head, targets), new_lstm
+
+            (loss, new_lstm), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            # Truncation: the next segment starts from this state, but no gradient flows back.
+            return (params, opt_state, jax.lax.stop_gradient(new_lstm)), loss
+
+        (params, opt_state, _), nll_K = jax.lax.scan(
+            segment_step, (params, opt_state, zero_carry(cfg, b)), (inputs_KxBxSxD, targets_KxBxSxD)
+        )
+        return params, opt_state, nll_K
+
+    return tbptt
+
+
+def make_train(cfg: SenseGenConfig) -> tuple[Callable, Callable, Callable]:
+    """``(init, run_epochs, train)`` for one variant; vmap them over a grid of hp.
+
+    - ``init(hp) -> state``: parameters and optimizer from ``hp["seed"]``.
+    - ``run_epochs(state, hp, data, num_epochs) -> (state, metrics)``: the next
+      ``num_epochs`` (static) epochs; metrics (``nll``: the mean training loss,
+      ``alive``) stacked per epoch.
+    - ``train(hp, data) -> (state, metrics)``: the whole run (``cfg.epochs``).
+
+    ``data`` (shared by all variants): ``x (N, window, D)`` standardised,
+    ``activity (N,)`` int32, ``attributes (N, 3)`` float32. An epoch is one
+    pass over the windows in a random order, ``N // batch_size`` batches
+    (``batch_size`` is capped at ``N``), each ``window / segment`` Adam steps.
+    """
+    model = make_model(cfg)
+    optimizer = _optimizer(cfg.grad_clip)
+    tbptt = make_tbptt(cfg)
+
+    def init(hp: PyTree) -> PyTree:
+        k_params, k_run = jax.random.split(jax.random.key(hp["seed"]))
+        x = jnp.zeros((1, cfg.segment, cfg.num_channels), jnp.float32)
+        dummy = {"activity": jnp.zeros((1,), jnp.int32), "attributes": jnp.zeros((1, 3))}
+        params = model.init(k_params, x, None, **_conditioning(cfg, dummy))["params"]
+        return {
+            "params": params,
+            "opt": optimizer(hp["lr"]).init(params),
+            "key": jax.random.key_data(k_run),
+            "epoch": jnp.zeros((), jnp.int32),
+            "alive": jnp.ones((), jnp.bool_),
+        }
+
+    def one_epoch(state, hp, data):
+        n = data["x"].shape[0]
+        b = min(cfg.batch_size, n)
+        iterations = n // b
+        key = jax.random.fold_in(jax.random.wrap_key_data(state["key"]), state["epoch"])
+        order = jax.random.permutation(key, n)[: iterations * b].reshape(iterations, b)
+
+        def body(carry, idx):
+            params, opt_state = carry
+            batch = jax.tree.map(lambda a: a[idx], data)
+            params, opt_state, nll_K = tbptt(params, opt_state, batch)
+            return (params, opt_state), jnp.mean(nll_K)
+
+        (params, opt_state), nll = jax.lax.scan(body, (state["params"], state["opt"]), order)
+        nll = jnp.mean(nll)
+        # A diverged variant keeps its last finite state and stops changing.
+        alive = state["alive"] & _all_finite(params) & jnp.isfinite(nll)
+        new = _select(
+            alive, {"params": params, "opt": opt_state}, {k: state[k] for k in ("params", "opt")}
+        )
+        new_state = {**state, **new, "epoch": state["epoch"] + 1, "alive": alive}
+        return new_state, {"nll": nll, "alive": alive}
+
+    def run_epochs(state, hp, data, num_epochs: int):
+        return jax.lax.scan(lambda s, _: one_epoch(s, hp, data), state, None, length=num_epochs)
+
+    def train(hp, data):
+        return run_epochs(init(hp), hp, data, cfg.epochs)
+
+    return init, run_epochs, train
+
+
+def make_nll(cfg: SenseGenConfig) -> Callable:
+    """``nll(params, data) -> scalar``: the mean NLL per time step (nats, standardised units)
+    over all windows of ``data``, each run whole from a zero state (teacher forcing; no
+    truncation is needed without gradients). Windows are scored ``EVAL_BATCH`` at a time."""
+    model = make_model(cfg)
+
+    def nll(params, data):
+        n = data["x"].shape[0]
+        b = min(EVAL_BATCH, n)
+        chunks = -(-n // b)
+        pad = chunks * b - n
+
+        def chunked(a):
+            a = jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)], axis=0)
+            return a.reshape(chunks, b, *a.shape[1:])
+
+        keep = chunked(jnp.ones((n,), jnp.float32))
+        batches = jax.tree.map(chunked, {k: data[k] for k in ("x", "activity", "attributes")})
+
+        def score(inputs):
+            batch, mask = inputs
+            _, head = model.apply(
+                {"params": params}, teacher_inputs(batch["x"]), None, **_conditioning(cfg, batch)
+            )
+            return losses.mdn_nll(*head, batch["x"], mask) * jnp.sum(mask)
+
+        totals = jax.lax.map(score, (batches, keep))
+        return jnp.sum(totals) / n
+
+    return nll
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def make_sample(cfg: SenseGenConfig, scaler: Scaler | None = None) -> Callable:
+    """``sample(params, key, num_samples, length, temperature=1.0, activity=None,
+    attributes=None) -> (num_samples, length, D)``, autoregressive.
+
+    Each sequence starts from a zero state and a zero input (as in training);
+    at every step a component is chosen from ``softmax(logits / temperature)``
+    and a value drawn from its Gaussian with sigma times ``temperature``
+    (:func:`jaxpriv.nn.sensegen.sample_mixture`), then fed back. The steps run
+    under ``lax.scan``, vmapped over the samples (one key each).
+    ``num_samples`` and ``length`` are static (jit with ``static_argnums=(2, 3)``);
+    ``temperature`` may be traced. ``activity`` (index, scalar or
+    ``(num_samples,)``) is needed when ``cfg.conditional``; ``attributes``
+    (``(3,)`` or ``(num_samples, 3)``, standardised as in training; default 0,
+    the training mean) when ``cfg.attributes``. The result is de-standardised
+    with ``scaler`` (raw units) when one is given, else in model units.
+    """
+    model = make_model(cfg)
+
+    def sample_one(params, key, length, temperature, activity, attributes):
+        cond = {
+            "activity_B": activity[None] if cfg.conditional else None,
+            "attributes_BxA": attributes[None] if cfg.attributes else None,
+        }
+
+        def body(carry, step_key):
+            lstm, x_prev = carry
+            lstm, (logits, mean, log_var) = model.apply(
+                {"params": params}, lstm, x_prev, **cond, method=SenseGen.step
+            )
+            x = sample_mixture(step_key, logits, mean, log_var, temperature)
+            return (lstm, x), x[0]
+
+        start = (zero_carry(cfg, 1), jnp.zeros((1, cfg.num_channels), jnp.float32))
+        _, xs = jax.lax.scan(body, start, jax.random.split(key, length))
+        return xs
+
+    def sample(params, key, num_samples, length, temperature=1.0, activity=None, attributes=None):
+        if cfg.conditional and activity is None:
+            raise ValueError("this SenseGen is conditioned on the activity: pass activity=")
+        act = jnp.broadcast_to(
+            jnp.asarray(0 if activity is None else activity, jnp.int32), (num_samples,)
+        )
+        attr = jnp.zeros((NUM_ATTRIBUTES,)) if attributes is None else jnp.asarray(attributes)
+        attr = jnp.broadcast_to(attr.astype(jnp.float32), (num_samples, NUM_ATTRIBUTES))
+        keys = jax.random.split(key, num_samples)
+        xs = jax.vmap(sample_one, in_axes=(None, 0, None, None, 0, 0))(
+            params, keys, length, temperature, act, attr
+        )
+        return xs if scaler is None else scaler.invert(xs)
+
+    return sample
+
+
+def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))

@@ -1,0 +1,358 @@
+"""Train SenseGen generators: ``python -m train.sensegen``.
+
+SenseGen (seed 000) models accelerometer traces with stacked LSTMs and a
+mixture density head, trained by truncated backpropagation through time. All
+variants of ``--grid`` (seeds and learning rates; sizes are static) train at
+once in one compiled program, vmapped and sharded over every device. The run
+checkpoints into ``<out>/checkpoints`` after every ``--save-every`` epochs;
+running the same command again resumes and ends where an uninterrupted run
+ends. At the end it writes ``summary.json`` / ``summary.md`` (per variant: the
+final training NLL and the NLL on held-out users' windows), ``metrics.json``,
+``losses.png`` and ``samples.png`` (generated traces next to real ones).
+Load a trained generator with ``jaxpriv.methods.sensegen_io.load_generator``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.data.dataset import DataFormatError
+from jaxpriv.data.load import load_dataset
+from jaxpriv.methods import sensegen
+from jaxpriv.methods.sensegen_io import variant_name
+from jaxpriv.plots import plot_loss_history, save_figure
+from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.sweep import (
+    initialize_distributed,
+    make_variant_mesh,
+    parse_grid,
+    stack_grid,
+    sweep_jit,
+)
+
+LOSSES = ("nll", "heldout_nll")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train.sensegen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
+    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
+    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
+    p.add_argument("--out", default=None, help="run folder (default: runs/sensegen-<preset>)")
+    p.add_argument("--preset", default="quick", choices=sorted(sensegen.PRESETS))
+    p.add_argument(
+        "--grid", help="variants: 'seed=0,1;lr=1e-3', a JSON list, or @file.json (keys lr, seed)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="base seed; variant i uses seed + i")
+    p.add_argument("--lr", type=float, default=sensegen.DEFAULT_LR, help="Adam learning rate")
+    p.add_argument("--activities", help="comma-separated activity codes (default: all in the data)")
+    p.add_argument(
+        "--channels",
+        help="channel spec: names, globs or magnitudes, comma-separated "
+        "(default: userAcceleration.x,y,z)",
+    )
+    p.add_argument("--conditional", action="store_true", help="condition on the activity")
+    p.add_argument("--attributes", action="store_true", help="condition on height, weight and age")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--window", type=int, help="override the preset's window (samples)")
+    p.add_argument("--segment", type=int, help="override the preset's BPTT segment (steps)")
+    p.add_argument("--hidden", help="override the LSTM sizes, e.g. 64,64")
+    p.add_argument("--components", type=int, help="override the number of mixture components")
+    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
+    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    return p
+
+
+def make_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    grid = parse_grid(args.grid) if args.grid else [{}]
+    out = []
+    for i, variant in enumerate(grid):
+        unknown = set(variant) - set(sensegen.HP_KEYS)
+        if unknown:
+            raise ValueError(
+                f"--grid variant {i} {variant}: unknown key(s) {sorted(unknown)}; "
+                f"allowed {list(sensegen.HP_KEYS)} (sizes are static: use --hidden etc.)"
+            )
+        seed, lr = variant.get("seed", args.seed + i), variant.get("lr", args.lr)
+        if not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise ValueError(f"--grid variant {i}: seed must be a non-negative integer, got {seed}")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"--grid variant {i}: lr must be positive, got {lr}")
+        out.append({"lr": float(lr), "seed": int(seed)})
+    names = [variant_name(v) for v in out]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--grid has duplicate variants: {names}")
+    return out
+
+
+def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
+    for flag in ("epochs", "batch_size", "window", "segment", "components", "save_every"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    overrides = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "window": args.window,
+            "segment": args.segment,
+            "components": args.components,
+        }.items()
+        if v is not None
+    }
+    if args.hidden:
+        try:
+            overrides["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+        except ValueError:
+            raise ValueError(f"--hidden {args.hidden!r}: expected sizes like 64,64") from None
+    # num_activities is a placeholder until the data are known (main replaces it).
+    return sensegen.preset_config(
+        args.preset,
+        conditional=args.conditional,
+        attributes=args.attributes,
+        num_activities=1,
+        **overrides,
+    )
+
+
+def _without_epochs(value: Any, key: str) -> Any:
+    value = json.loads(json.dumps(value))
+    if key == "config" and isinstance(value, dict):
+        value.pop("epochs", None)
+    return value
+
+
+def _per_variant(values: np.ndarray, names: list[str]) -> str:
+    if len(names) <= 6:
+        return ", ".join(f"{n} {v:.3f}" for n, v in zip(names, values, strict=True))
+    return f"{np.nanmedian(values):.3f} [{np.nanmin(values):.3f}-{np.nanmax(values):.3f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    initialize_distributed()
+    out = Path(args.out or f"runs/sensegen-{args.preset}")
+    try:
+        cfg = config_from(args)
+        grid = make_grid(args)
+        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
+        activities = None
+        if args.activities:
+            activities = [a.strip() for a in args.activities.split(",") if a.strip()]
+            if not activities:
+                raise ValueError(f"--activities {args.activities!r} names no activity")
+        data = sensegen.prepare_sensegen_data(
+            ds,
+            channels=args.channels or sensegen.SENSEGEN_CHANNELS,
+            window=cfg.window,
+            stride=cfg.stride,
+            activities=activities,
+            split=args.split,
+        )
+        cfg = dataclasses.replace(cfg, channels=data.channels, num_activities=len(data.activities))
+    except (DataFormatError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    names = [variant_name(v) for v in grid]
+    n_train, n_test = len(data.train["x"]), len(data.test["x"])
+    print(
+        f"data: {ds.name}, channels {', '.join(data.channels)}, activities "
+        f"{', '.join(data.activities)}; {n_train} training and {n_test} held-out windows of "
+        f"{cfg.window} samples ({data.split} split, held-out users {', '.join(data.test_subjects)})"
+    )
+
+    vmesh = make_variant_mesh(len(grid))
+    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    train_arrays, test_arrays = vmesh.replicate(data.train), vmesh.replicate(data.test)
+    init, run_epochs, _ = sensegen.make_train(cfg)
+    init_all = sweep_jit(init, vmesh)
+    run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
+    nll_all = sweep_jit(sensegen.make_nll(cfg), vmesh, data_argnums=(1,))
+    meta = run_metadata(
+        method="sensegen", config=cfg, grid=grid, data=ds.description, prepared=data.describe()
+    )
+
+    ckpt = Checkpointer(out / "checkpoints", keep=2)
+    state, history = None, []
+    try:
+        if ckpt.latest_step() is not None and not args.fresh:
+            saved = ckpt.restore_meta()
+            for key in ("config", "grid", "data", "prepared"):
+                # More (or fewer) epochs continue the same run; anything else is another run.
+                if _without_epochs(saved.get(key), key) != _without_epochs(meta[key], key):
+                    raise CheckpointError(
+                        f"{out}: the checkpoint there was made with a different {key}; "
+                        "use another --out, or --fresh to start over"
+                    )
+            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
+            state, saved = ckpt.restore(template)
+            history = saved.get("history", [])
+            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
+        if state is None:
+            state = init_all(hp)
+
+        t_start = time.time()
+        b = min(cfg.batch_size, n_train)
+        steps_per_epoch = (n_train // b) * b * cfg.window
+        epoch = int(np.asarray(state["epoch"])[0])
+        first = True
+        while epoch < cfg.epochs:
+            n = min(args.save_every, cfg.epochs - epoch)
+            t0 = time.time()
+            state, metrics = run_all(state, hp, train_arrays, n)
+            heldout = np.asarray(nll_all(state["params"], test_arrays))[: len(grid)]
+            elapsed = time.time() - t0
+            epoch += n
+            nll = np.asarray(metrics["nll"])[: len(grid)]
+            alive = np.asarray(metrics["alive"])[: len(grid), -1]
+            for j in range(n):
+                entry = {"epoch": epoch - n + j + 1, "nll": nll[:, j].tolist()}
+                if j == n - 1:
+                    entry["heldout_nll"] = heldout.tolist()
+                history.append(entry)
+            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
+            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
+            rate = steps_per_epoch * n * len(grid) / elapsed
+            eta = (cfg.epochs - epoch) * elapsed / n
+            dead = [names[i] for i in np.flatnonzero(~alive)]
+            print(
+                f"epoch {epoch}/{cfg.epochs}  {elapsed / n:6.1f} s/epoch  {rate:8.0f} steps/s "
+                f"(all variants{', incl. compiling' if first else ''})  ETA {eta:5.0f} s | "
+                f"nll {_per_variant(nll[:, -1], names)} | "
+                f"held-out {_per_variant(heldout, names)}"
+                + (f" | diverged: {', '.join(dead)}" if dead else ""),
+                flush=True,
+            )
+            first = False
+        ckpt.wait()
+    except KeyboardInterrupt:
+        ckpt.close()
+        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
+        return 130
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        ckpt.close()
+
+    # Every chunk of epochs ends with the held-out NLL of its final state.
+    heldout = np.asarray(history[-1]["heldout_nll"], np.float64)
+    alive = np.asarray(state["alive"])[: len(grid)].astype(bool)
+    baseline = gaussian_baseline_nll(data.test["x"])
+    last_train = history[-1]["nll"]
+    rows = [
+        {
+            "variant": names[i],
+            "seed": v["seed"],
+            "lr": v["lr"],
+            "train_nll": float(last_train[i]),
+            "heldout_nll": float(heldout[i]),
+            "alive": bool(alive[i]),
+        }
+        for i, v in enumerate(grid)
+    ]
+    best = int(np.nanargmin(np.where(alive, heldout, np.nan))) if alive.any() else 0
+    summary = {
+        "run": str(out),
+        "preset": args.preset,
+        "epochs": int(np.asarray(state["epoch"])[0]),
+        "train_seconds": round(time.time() - t_start, 1),
+        "devices": [str(d) for d in jax.devices()],
+        "nll_units": "nats per time step, standardised units (all channels together)",
+        "heldout_users": list(data.test_subjects),
+        "heldout_windows": n_test,
+        "gaussian_baseline_nll": baseline,
+        "best_variant": names[best],
+        "variants": rows,
+    }
+    plot_loss_history(
+        [h for h in history if all(k in h for k in LOSSES)], names, LOSSES, out / "losses.png"
+    )
+    params = jax.tree.map(lambda a: a[best], jax.device_get(state["params"]))
+    plot_samples(cfg, params, data, out / "samples.png", title=names[best])
+    columns = ["variant", "seed", "lr", "train_nll", "heldout_nll", "alive"]
+    table = format_table(rows, columns)
+    note = (
+        f"NLL in nats per time step of the {len(data.channels)} standardised channels on "
+        f"{n_test} windows of held-out users {', '.join(data.test_subjects)}; an independent "
+        f"Gaussian per channel scores {baseline:.3f}."
+    )
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "summary.md", f"# SenseGen {args.preset}\n\n{table}\n\n{note}\n")
+    print(
+        f"\n{table}\n{note}\nwritten to {out}/summary.json, summary.md, metrics.json, "
+        f"losses.png, samples.png; checkpoints in {out}/checkpoints"
+    )
+    return 0
+
+
+def gaussian_baseline_nll(x_NxWxD: np.ndarray) -> float:
+    """NLL per step of the standard normal per channel (the training mean and std): the
+    score of a model that ignores time."""
+    x = np.asarray(x_NxWxD, np.float64)
+    return float(np.mean(np.sum(0.5 * (np.log(2 * np.pi) + np.square(x)), axis=-1)))
+
+
+def plot_samples(cfg, params, data, path: Path, title: str = "", rows: int = 3) -> Path:
+    """Real held-out windows (left) next to generated traces (right), in raw units.
+
+    Conditional runs show one row per activity (up to four), generated with that
+    activity; unconditional runs ``rows`` real windows and ``rows`` samples.
+    """
+    import matplotlib.pyplot as plt
+
+    sample = jax.jit(sensegen.make_sample(cfg, data.scaler), static_argnums=(2, 3))
+    test = data.test
+    rng = np.random.default_rng(0)
+    if cfg.conditional:
+        present = [a for a in range(len(data.activities)) if (test["activity"] == a).any()][:4]
+        real = [int(rng.choice(np.flatnonzero(test["activity"] == a))) for a in present]
+        acts = np.asarray(present, np.int32)
+        labels = [data.activities[a] for a in present]
+    else:
+        real = rng.choice(len(test["x"]), size=min(rows, len(test["x"])), replace=False).tolist()
+        acts = None
+        labels = [data.activities[test["activity"][i]] for i in real]
+    attrs = test["attributes"][real] if cfg.attributes else None
+    fake = np.asarray(sample(params, jax.random.key(0), len(real), cfg.window, 1.0, acts, attrs))
+    real_x = data.scaler.invert(test["x"][real].astype(np.float64))
+    t = np.arange(cfg.window) / data.rate_hz
+    fig, axes = plt.subplots(
+        len(real), 2, figsize=(11, 2.2 * len(real)), sharex=True, sharey="row", squeeze=False
+    )
+    for r in range(len(real)):
+        # Unconditional samples have no activity: only the real windows are labelled.
+        fake_title = f"generated ({labels[r]})" if cfg.conditional else "generated"
+        for c, (x, panel) in enumerate(((real_x[r], f"real ({labels[r]})"), (fake[r], fake_title))):
+            ax = axes[r][c]
+            for d, channel in enumerate(data.channels):
+                ax.plot(t, x[:, d], lw=0.8, label=channel)
+            ax.set_title(panel, fontsize=9)
+            ax.grid(alpha=0.3)
+    axes[-1][0].set_xlabel("time (s)")
+    axes[-1][1].set_xlabel("time (s)")
+    axes[0][1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"SenseGen {title}: held-out users vs generated (temperature 1)", fontsize=10)
+    return save_figure(fig, path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
