@@ -18,6 +18,9 @@ from pathlib import Path
 from eval.config import PRESETS
 from eval.context import EvalContext
 from eval.evaluators import EVALUATORS
+from eval.generated import SAMPLERS, evaluate_run, run_method
+from eval.generators import GEN_EVALUATORS
+from eval.generators import PRESETS as GEN_PRESETS
 from eval.report import write_report
 from eval.report_markdown import HEADLINE_COLUMNS
 from eval.splits import THREATS, build_split
@@ -72,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run = Path(args.run)
     try:
+        if not (run / "checkpoints").is_dir():
+            raise CheckpointError(f"{run}: no checkpoints/ folder; is this a training run folder?")
+        method = run_method(run)
+        if method in SAMPLERS:
+            return _evaluate_generator(run, method, args)
         splits = _names(args.splits, THREATS, "splits")
         evaluators = _names(args.evaluators, EVALUATORS, "evaluators")
         transforms = load_transforms(run, step=args.step)
@@ -123,6 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     for target, t in summary["targets"].items():
         print(f"target {'met' if t['met'] else 'NOT met'}: {target}")
     print(f"report: {out / 'report.md'} ({(time.perf_counter() - started) / 60:.1f} min)")
+    return 0
+
+
+def _evaluate_generator(run: Path, method: str, args: argparse.Namespace) -> int:
+    """Generator runs: real vs generated windows, by the generator evaluators."""
+    names = None
+    if args.evaluators != ",".join(EVALUATORS):  # the default means "all of them"
+        names = _names(args.evaluators, GEN_EVALUATORS, "evaluators")
+    preset = args.preset if args.preset in GEN_PRESETS else "quick"
+    ds = None
+    if args.data:
+        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
+    out = Path(args.out) if args.out else run / "report"
+    summary = evaluate_run(
+        run, method, ds=ds, preset=preset, evaluators=names, out=out, seed=args.seed
+    )
+    print(f"report: {out / 'report.md'} ({summary['elapsed_s'] / 60:.1f} min)")
     return 0
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from eval import harness
 from jaxpriv import losses
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_standard
@@ -316,6 +317,18 @@ def test_cli_trains_resumes_and_the_loader_samples_raw_units(tmp_path, capsys) -
     x = gen.sample(jax.random.key(0), 2, 10, activity="jog")
     assert x.shape == (2, 10, 3) and x.dtype == np.float32 and np.isfinite(x).all()
     assert gen.sample(7, 2, 10).shape == (2, 10, 3)  # activities drawn from the training mix
+
+    # The evaluation harness recognises a generator run and judges its samples.
+    evaluators = "marginals,memorization,tstr"
+    assert harness.main(["--run", str(out), "--preset", "test", "--evaluators", evaluators]) == 0
+    report = json.loads((out / "report" / "metrics.json").read_text())
+    assert report["method"] == "sensegen" and set(report["evaluators"]) == set(
+        evaluators.split(",")
+    )
+    tstr = report["evaluators"]["tstr"]
+    assert 0 <= tstr["tstr"]["accuracy"] <= 1 and 0 <= tstr["trtr"]["accuracy"] <= 1
+    assert "Train on synthetic" in (out / "report" / "report.md").read_text()
+    assert (out / "report" / "samples.png").read_bytes()[:8] == PNG
     # Raw units: the model's standardised output through the stored scaler (temperature 0
     # is deterministic, so both paths must agree exactly).
     cold = gen.sample(0, 2, 10, temperature=0.0, activity=["wlk", "jog"])

@@ -1,0 +1,177 @@
+"""The harness for generator runs: real windows vs samples, judged by ``eval.generators``.
+
+``python -m eval.harness --run runs/sensegen-quick`` lands here when the
+checkpoint's method is a generator. The run's own data preparation is redone
+from its checkpoint (same channels, windows, split), the generator samples as
+many windows as there are held-out real ones (with the real activity mix when
+it is conditional, so TSTR has labels), and the registered generator
+evaluators write ``<run>/report/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator, render_markdown
+from jaxpriv.checkpoint import Checkpointer
+from jaxpriv.data.dataset import Dataset
+from jaxpriv.data.load import load_from_description
+from jaxpriv.plots import save_figure
+from jaxpriv.run_io import write_json_atomic, write_text_atomic
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+    """Real windows of a generator run's own split, and samples of its generator."""
+
+    name: str
+    real_train: np.ndarray
+    real_test: np.ndarray
+    synthetic: np.ndarray
+    channels: tuple[str, ...]
+    rate_hz: float | None
+    y_train: np.ndarray | None
+    y_test: np.ndarray | None
+    y_synthetic: np.ndarray | None
+    activities: tuple[str, ...]
+
+
+# method -> (run_dir, dataset or None, seed) -> Generated
+SAMPLERS: dict[str, Callable[[Path, Dataset | None, int], Generated]] = {}
+
+
+def register_sampler(method: str):
+    def wrap(fn):
+        SAMPLERS[method] = fn
+        return fn
+
+    return wrap
+
+
+def run_method(run_dir: Path) -> str | None:
+    """The ``method`` recorded in a run's checkpoint metadata."""
+    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
+    try:
+        return ckpt.restore_meta().get("method")
+    finally:
+        ckpt.close()
+
+
+@register_sampler("sensegen")
+def _sensegen(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
+    from jaxpriv.methods.sensegen import prepare_sensegen_data
+    from jaxpriv.methods.sensegen_io import load_generator
+
+    gen = load_generator(run_dir)
+    meta = _meta(run_dir)
+    prepared = meta["prepared"]
+    ds = ds if ds is not None else load_from_description(meta["data"])
+    data = prepare_sensegen_data(
+        ds,
+        channels=prepared["channels"],
+        window=prepared["window"],
+        stride=prepared["stride"],
+        activities=prepared["activities"],
+        split=prepared["split"],
+        **({"test_subjects": prepared["test_subjects"]} if prepared["split"] == "subject" else {}),
+    )
+    y_test = data.test["activity"]
+    conditional = gen.config.conditional
+    synthetic = gen.sample(
+        seed,
+        len(y_test),
+        data.window,
+        activity=y_test if conditional else None,
+    )
+    return Generated(
+        name=gen.name,
+        real_train=data.scaler.invert(data.train["x"]),
+        real_test=data.scaler.invert(data.test["x"]),
+        synthetic=np.asarray(synthetic, np.float32),
+        channels=tuple(data.channels),
+        rate_hz=data.rate_hz,
+        y_train=data.train["activity"],
+        y_test=y_test,
+        y_synthetic=y_test.copy() if conditional else None,
+        activities=tuple(data.activities),
+    )
+
+
+def _meta(run_dir: Path) -> dict[str, Any]:
+    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
+    try:
+        return ckpt.restore_meta()
+    finally:
+        ckpt.close()
+
+
+def evaluate_run(
+    run_dir: Path,
+    method: str,
+    *,
+    ds: Dataset | None,
+    preset: str,
+    evaluators: list[str] | None,
+    out: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """Sample, evaluate and write ``metrics.json``, ``report.md`` and ``samples.png``."""
+    started = time.perf_counter()
+    print(f"evaluating generator run {run_dir} ({method})", file=sys.stderr)
+    g = SAMPLERS[method](run_dir, ds, seed)
+    ctx = GenContext(
+        real_train=g.real_train,
+        real_test=g.real_test,
+        synthetic=g.synthetic,
+        channels=g.channels,
+        rate_hz=g.rate_hz,
+        y_train=g.y_train,
+        y_test=g.y_test,
+        y_synthetic=g.y_synthetic,
+        activity_names=g.activities,
+        config=PRESETS[preset],
+        seed=seed,
+    )
+    results = evaluate_generator(ctx, evaluators)
+    summary = {
+        "run": str(run_dir),
+        "method": method,
+        "generator": g.name,
+        "preset": preset,
+        "elapsed_s": time.perf_counter() - started,
+        **results,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    figure = _plot_samples(g, out / "samples.png")
+    write_json_atomic(out / "metrics.json", summary)
+    text = f"# Generator evaluation of `{run_dir}` ({method})\n\n" + render_markdown(results)
+    write_text_atomic(out / "report.md", text + f"\n\n![samples]({figure.name})\n")
+    return summary
+
+
+def _plot_samples(g: Generated, path: Path, count: int = 3) -> Path:
+    """Real held-out windows (top) above generated ones (bottom), first channel group."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, count, figsize=(4 * count, 5), sharey=True, squeeze=False)
+    t = np.arange(g.real_test.shape[1]) / (g.rate_hz or 1.0)
+    for row, (label, x) in enumerate((("real", g.real_test), ("generated", g.synthetic))):
+        for i in range(count):
+            ax = axes[row][i]
+            for c, name in enumerate(g.channels):
+                ax.plot(t, x[i * len(x) // count, :, c], lw=0.8, label=name)
+            ax.set_title(f"{label} #{i * len(x) // count}")
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("time (s)" if g.rate_hz else "step")
+    axes[0][0].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+__all__ = ["GEN_EVALUATORS", "SAMPLERS", "evaluate_run", "run_method"]
