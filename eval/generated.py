@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator, render_markdown
@@ -104,6 +105,45 @@ def _sensegen(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
     )
 
 
+@register_sampler("symbolic")
+def _symbolic(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
+    from jaxpriv.methods import symbolic
+    from jaxpriv.methods.symbolic_io import load_generator
+    from jaxpriv.quantize import load_tabular_csv
+
+    gen = load_generator(run_dir)
+    meta = _meta(run_dir)
+    prepared = meta["prepared"]
+    cfg = symbolic.SymbolicConfig(**meta["config"])
+    if meta["data"].get("kind") == "csv":  # tabular rows: the run's own random held-out rows
+        values, names = load_tabular_csv(meta["data"]["path"])
+        _, data = symbolic.prepare_tabular(values, names, cfg, seed=0)
+    else:
+        ds = ds if ds is not None else load_from_description(meta["data"])
+        split_kwargs = (
+            {"test_subjects": prepared["test_subjects"]} if prepared["split"] == "subject" else {}
+        )
+        _, data = symbolic.prepare_windows(ds, cfg, split=prepared["split"], **split_kwargs)
+    windows = data.kind == "windows"
+    real_train, real_test = data.train_values, data.test_values
+    if not windows:  # (N, 1, F) sequences of one step -> (N, F) rows
+        real_train, real_test = real_train[:, 0], real_test[:, 0]
+    y_test = data.test_activity if windows else None
+    samples = gen.sample(jax.random.key(seed), len(real_test), activity=y_test if windows else None)
+    return Generated(
+        name=gen.name,
+        real_train=np.asarray(real_train, np.float32),
+        real_test=np.asarray(real_test, np.float32),
+        synthetic=np.asarray(samples.x, np.float32).reshape((-1, *real_test.shape[1:])),
+        channels=tuple(data.names),
+        rate_hz=data.rate_hz,
+        y_train=data.train_activity if windows else None,
+        y_test=y_test,
+        y_synthetic=None if samples.activity is None else np.asarray(samples.activity),
+        activities=tuple(data.activities),
+    )
+
+
 def _meta(run_dir: Path) -> dict[str, Any]:
     ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
     try:
@@ -157,9 +197,19 @@ def evaluate_run(
 
 
 def _plot_samples(g: Generated, path: Path, count: int = 3) -> Path:
-    """Real held-out windows (top) above generated ones (bottom), first channel group."""
+    """Windows: real held-out (top) above generated (bottom). Rows: per-feature histograms."""
     import matplotlib.pyplot as plt
 
+    if g.real_test.ndim == 2:
+        shown = min(len(g.channels), 6)
+        fig, axes = plt.subplots(1, shown, figsize=(3.5 * shown, 3), squeeze=False)
+        for f, ax in enumerate(axes[0]):
+            ax.hist(g.real_test[:, f], bins=30, alpha=0.6, density=True, label="held-out real")
+            ax.hist(g.synthetic[:, f], bins=30, alpha=0.6, density=True, label="generated")
+            ax.set_title(g.channels[f])
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+        return save_figure(fig, path)
     fig, axes = plt.subplots(2, count, figsize=(4 * count, 5), sharey=True, squeeze=False)
     t = np.arange(g.real_test.shape[1]) / (g.rate_hz or 1.0)
     for row, (label, x) in enumerate((("real", g.real_test), ("generated", g.synthetic))):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from eval import harness
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, load_generators
 from jaxpriv.quantize import fit_quantizer
@@ -327,6 +328,17 @@ def test_cli_runs_wavenet_on_windows_and_rnn_on_a_tabular_csv(model, extra, tmp_
         assert set(np.unique(np.round(x[:, 2] * 2) / 2)) <= {0.0, 0.5, 1.0, 1.5, 2.0}
     else:
         assert gen.kind == "windows" and x.shape == (4, 4, 3) and activity.shape == (4,)
+
+    # The evaluation harness rebuilds the run's real data and judges the samples against it.
+    evaluators = "marginals,correlation,memorization"
+    assert harness.main(["--run", str(out), "--preset", "test", "--evaluators", evaluators]) == 0
+    report = json.loads((out / "report" / "metrics.json").read_text())
+    assert report["method"] == "symbolic" and set(report["evaluators"]) == set(
+        evaluators.split(",")
+    )
+    memorization = report["evaluators"]["memorization"]
+    assert memorization["synthetic"]["median"] >= 0 and "exact_copies" in memorization
+    assert "Memorisation" in (out / "report" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
