@@ -57,7 +57,12 @@ def test_every_evaluator_runs_on_windows(windows_result) -> None:
     )
     assert set(ev["inliers"]["per_kernel"]) == {"linear", "rbf"}
     rows = ev["discriminator"]["rows"]
-    assert list(rows) == ["synthetic vs real", "real vs real", "real vs noise"]
+    assert list(rows) == [
+        "synthetic vs real",
+        "real vs real",
+        "real vs noise",
+        "real vs held-out users",
+    ]
     assert ev["discriminator"]["per_side"] == 60  # the preset caps every set alike
     assert all(len(r["accuracy_per_seed"]) == 3 for r in rows.values())
     assert rows["real vs noise"]["mean"] > rows["real vs real"]["mean"]
