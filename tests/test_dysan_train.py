@@ -163,6 +163,16 @@ def _run_cli(out: Path, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+def _latest_step(directory: Path) -> int | None:
+    if not directory.is_dir():
+        return None
+    ckpt = Checkpointer(directory, read_only=True)
+    try:
+        return ckpt.latest_step()
+    finally:
+        ckpt.close()
+
+
 def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     # A shared persistent compilation cache: the three runs compile the same programs.
     env = {
@@ -178,10 +188,13 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path) -> Non
     out = tmp_path / "killed"
     proc = subprocess.Popen([*CLI, "--out", str(out)], env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 600
-    for line in proc.stdout:  # kill -9 right after the first epoch's checkpoint line
+    for line in proc.stdout:  # kill -9 right after the first epoch's checkpoint is on disk
         if line.startswith("epoch 1/3") or time.time() > deadline:
             break
-    time.sleep(1.0)
+    # The save is asynchronous: wait until a finalized step exists (a loaded machine can
+    # take seconds), so the kill lands between checkpoints, not before the first one.
+    while _latest_step(out / "checkpoints") is None and time.time() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed = _run_cli(out, env)
