@@ -58,11 +58,7 @@ def register_sampler(method: str):
 
 def run_method(run_dir: Path) -> str | None:
     """The ``method`` recorded in a run's checkpoint metadata."""
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        return ckpt.restore_meta().get("method")
-    finally:
-        ckpt.close()
+    return _meta(run_dir).get("method")
 
 
 @register_sampler("sensegen")
