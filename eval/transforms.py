@@ -4,8 +4,8 @@ A :class:`TransformSet` holds every variant of one run, stacked, plus the raw
 data as the identity transform (always index 0, the reference row). It knows
 how the run windowed its data (:class:`DataSpec`), so the harness windows the
 evaluation data the same way. Each method registers a restorer by the name its
-checkpoints carry in their metadata (``meta["method"]``); the harness never
-imports training code beyond that.
+checkpoints carry in their metadata (``meta["method"]``), in its own module of
+:mod:`eval.restorers`; the harness never imports training code beyond that.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def register_restorer(method: str):
 
 def load_transforms(run_dir: str | Path, *, step: int | None = None) -> TransformSet:
     """Restore a run's checkpoint (latest step by default) as a :class:`TransformSet`."""
+    import eval.restorers  # noqa: F401  (registers every method's restorer)
+
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoints").is_dir():
         raise CheckpointError(f"{run_dir}: no checkpoints/ folder; is this a training run folder?")
@@ -124,31 +126,3 @@ def load_transforms(run_dir: str | Path, *, step: int | None = None) -> Transfor
             f"{run_dir}: the harness cannot evaluate method {method!r} (known: {sorted(RESTORERS)})"
         )
     return RESTORERS[method](run_dir, step)
-
-
-@register_restorer("dysan")
-def _restore_dysan(run_dir: Path, step: int | None) -> TransformSet:
-    from jaxpriv.methods.dysan_io import load_stacked
-
-    meta, params, release_one = load_stacked(run_dir, step=step)
-    prepared = meta["prepared"]
-    grid = meta["grid"]
-    names = tuple(f"dysan-a{hp['alpha']:g}-l{hp['lam']:g}" for hp in grid)
-    return TransformSet(
-        method="dysan",
-        run_dir=run_dir,
-        names=(RAW, *names),
-        hps=({}, *(dict(hp) for hp in grid)),
-        alive=(True, *meta["alive"]),
-        spec=DataSpec(
-            channels=tuple(prepared["channels"]),
-            window=int(prepared["window"]),
-            stride=int(prepared["stride"]),
-            activities=tuple(prepared["activities"]),
-            test_subjects=tuple(prepared["test_subjects"]),
-            split=prepared["split"],
-        ),
-        data=meta["data"],
-        params=params,
-        release_one=release_one,
-    )

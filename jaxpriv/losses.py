@@ -255,6 +255,70 @@ def msda_identity_loss(logits_BxU: Array, labels_B: Array, mask_B: Array | None 
     return _weighted_mean(-(true_term_B + max_term_B), mask_B)
 
 
+MSDA_TERM_NAMES = ("identity_latent", "identity_output", "activity", "distortion")
+
+
+def msda_aae_loss(
+    enc_logits_BxU: Array,
+    dec_logits_BxU: Array,
+    user_labels_B: Array,
+    act_logits_BxK: Array,
+    act_labels_B: Array,
+    x: Array,
+    x_hat: Array,
+    beta_enc: Array | float = 1.0,
+    beta_dec: Array | float = 1.0,
+    beta_act: Array | float = 2.0,
+    beta_dist: Array | float = 0.01,
+    mask_B: Array | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """MSDA's anonymizing-autoencoder objective (systems.md section 2, Eq. 4 and 7).
+
+    ``L = beta_enc L_i(EncReg(Y)) + beta_dec L_i(DecReg(x')) + beta_act CE(ActReg(x'))
+    + beta_dist MSE(x, x')``, where the logits are the frozen regularizers' outputs
+    on the latent ``Y`` and the output ``x' = x_hat``. The defaults are the
+    authors' code's weights (L_i 1 and 1, CE 2, MSE 0.01). ``beta_dec = 0`` is REP
+    (only the latent term). The betas may be traced: a beta grid is one ``vmap``.
+
+    Returns ``(total, metrics)``; ``metrics`` holds the *unweighted* terms keyed by
+    :data:`MSDA_TERM_NAMES` and ``"total"``.
+    """
+    raw = {
+        "identity_latent": msda_identity_loss(enc_logits_BxU, user_labels_B, mask_B),
+        "identity_output": msda_identity_loss(dec_logits_BxU, user_labels_B, mask_B),
+        "activity": cross_entropy(act_logits_BxK, act_labels_B, mask_B),
+        "distortion": mse(x, x_hat, mask_B),
+    }
+    weights = dict(zip(MSDA_TERM_NAMES, (beta_enc, beta_dec, beta_act, beta_dist), strict=True))
+    total = sum(_float(weights[name]) * raw[name] for name in MSDA_TERM_NAMES)
+    return total, {**raw, "total": total}
+
+
+def gen_guardian_loss(
+    act_logits_BxK: Array,
+    act_labels_B: Array,
+    gender_logit_B: Array,
+    privacy_weight: Array | float = 1.0,
+    utility_weight: Array | float = 1.0,
+    mask_B: Array | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """GEN's guardian objective (systems.md section 3): keep the activity, neutralise gender.
+
+    ``L = utility_weight * CE(activity) + privacy_weight * mean |1/2 - sigmoid(gender)|``,
+    both computed from the *frozen* estimator's outputs on the guardian's release
+    (activity logits, one gender logit per row). The gender term is 0 when the
+    estimator answers 1/2 for every window. Returns ``(total, metrics)`` with the
+    unweighted ``"activity"`` and ``"gender_gap"`` terms and ``"total"``.
+    """
+    gender_p_B = jax.nn.sigmoid(_float(gender_logit_B).reshape(-1))
+    raw = {
+        "activity": cross_entropy(act_logits_BxK, act_labels_B, mask_B),
+        "gender_gap": _weighted_mean(jnp.abs(0.5 - gender_p_B), mask_B),
+    }
+    total = _float(utility_weight) * raw["activity"] + _float(privacy_weight) * raw["gender_gap"]
+    return total, {**raw, "total": total}
+
+
 # ---------------------------------------------------------------- SenseGen's mixture density
 
 # Bounds on the mixture's log-variance ``s`` (sigma = exp(s / 2)): sigma lies in

@@ -25,6 +25,8 @@ ber_gap = jax.jit(losses.ber_gap, static_argnums=2)
 l1_per_channel = jax.jit(losses.l1_per_channel)
 mse = jax.jit(losses.mse)
 msda_identity_loss = jax.jit(losses.msda_identity_loss)
+msda_aae_loss = jax.jit(losses.msda_aae_loss)
+gen_guardian_loss = jax.jit(losses.gen_guardian_loss)
 dysan_sanitizer_loss = jax.jit(losses.dysan_sanitizer_loss, static_argnames=_SIZES)
 dysan_sanitizer_terms = jax.jit(losses.dysan_sanitizer_terms, static_argnames=_SIZES)
 
@@ -209,6 +211,51 @@ def test_msda_identity_loss_matches_eq7_and_is_stable() -> None:
     )
 
 
+# ---------------------------------------------------------------- MSDA's AAE and GEN's guardian
+
+
+def test_msda_aae_loss_is_the_weighted_sum_with_the_codes_defaults() -> None:
+    rng = np.random.default_rng(5)
+    b = sanitizer_batch(rng, B=6, A=4, W=8, C=2)
+    enc, dec = (jnp.asarray(rng.standard_normal((6, 5)), jnp.float32) for _ in range(2))
+    users = jnp.asarray(rng.integers(0, 5, 6))
+    args = (enc, dec, users, b["act_logits"], b["act_labels"], b["x"], b["x_hat"])
+    total, terms = msda_aae_loss(*args)
+    close(terms["identity_latent"], msda_identity_loss(enc, users))
+    close(terms["identity_output"], msda_identity_loss(dec, users))
+    close(terms["activity"], cross_entropy(b["act_logits"], b["act_labels"]))
+    close(terms["distortion"], mse(b["x"], b["x_hat"]))
+    expected = (
+        terms["identity_latent"]
+        + terms["identity_output"]
+        + 2 * terms["activity"]
+        + 0.01 * terms["distortion"]
+    )
+    close(total, expected, 1e-5)
+    # REP: only the latent term (beta_dec = 0); the betas vmap as a grid.
+    rep, _ = msda_aae_loss(*args, beta_dec=0.0)
+    close(rep, expected - terms["identity_output"], 1e-5)
+    betas = jnp.array([0.0, 1.0, 3.0])
+    grid = jax.vmap(lambda bd: msda_aae_loss(*args, beta_dec=bd)[0])(betas)
+    close(grid, expected + (betas - 1) * terms["identity_output"], 1e-5)
+
+
+def test_gen_guardian_loss_by_hand() -> None:
+    act = logits_of([[0.5, 0.5], [0.25, 0.75]])
+    labels = np.array([0, 1])
+    # Gender probabilities 1/2 and 0.9: gaps 0 and 0.4 -> mean 0.2.
+    gender = np.log(np.array([1.0, 9.0], np.float32))
+    total, terms = gen_guardian_loss(act, labels, gender)
+    close(terms["gender_gap"], 0.2)
+    close(terms["activity"], (-math.log(0.5) - math.log(0.75)) / 2)
+    close(total, terms["activity"] + 0.2)
+    weighted, _ = gen_guardian_loss(act, labels, gender, privacy_weight=3.0, utility_weight=0.5)
+    close(weighted, 0.5 * terms["activity"] + 0.6)
+    # A masked row is dropped.
+    _, masked = gen_guardian_loss(act, labels, gender, mask_B=np.array([0.0, 1.0]))
+    close(masked["gender_gap"], 0.4)
+
+
 # ---------------------------------------------------------------- gradients, float64
 
 
@@ -226,6 +273,9 @@ def term_functions(rng: np.random.Generator):
     # At least 0.2 from x everywhere, away from the kink of |x - x_hat|.
     x_hat = x + rng.uniform(0.2, 1.0, (B, W, C)) * rng.choice([-1, 1], (B, W, C))
     alpha, lam = np.asarray(0.3), np.asarray(0.5)
+    users = np.array([0, 3, 1, 2, 3, 0])
+    # Gender logits away from 0, the kink of |1/2 - sigmoid|.
+    gender_logit = rng.uniform(0.3, 2.0, B) * rng.choice([-1, 1], B)
 
     def sanitizer_total(a, g, xh, al, la):
         return dysan_sanitizer_loss(
@@ -240,6 +290,23 @@ def term_functions(rng: np.random.Generator):
         "mse": (lambda a, b: mse(a, b, mask), (x, x_hat)),
         "msda_identity_loss": (lambda z: msda_identity_loss(z, labels, mask), (logits,)),
         "dysan_sanitizer_loss": (sanitizer_total, (logits, gen_logits, x_hat, alpha, lam)),
+        "msda_aae_loss": (
+            lambda e, d, a, xh, be, bd: msda_aae_loss(
+                e, d, users, a, labels, x, xh, be, bd, 2.0, 0.01, mask
+            )[0],
+            (
+                rng.standard_normal((B, 4)),
+                rng.standard_normal((B, 4)),
+                logits,
+                x_hat,
+                np.asarray(1.0),
+                np.asarray(0.5),
+            ),
+        ),
+        "gen_guardian_loss": (
+            lambda a, g, w: gen_guardian_loss(a, labels, g, w, 1.0, mask)[0],
+            (logits, gender_logit, np.asarray(0.7)),
+        ),
     }
 
 
@@ -253,6 +320,8 @@ def term_functions(rng: np.random.Generator):
         "mse",
         "msda_identity_loss",
         "dysan_sanitizer_loss",
+        "msda_aae_loss",
+        "gen_guardian_loss",
     ],
 )
 def test_gradients_match_finite_differences_in_float64(name: str) -> None:

@@ -33,6 +33,9 @@ from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
 from jaxpriv.run_io import write_bytes_atomic
 from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
+# Olympus is DySan's training without the distortion term (systems.md section 3).
+DYSAN_METHODS = ("dysan", "olympus")
+
 
 @dataclasses.dataclass(frozen=True)
 class SanitizerTransform:
@@ -88,7 +91,7 @@ def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
     ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
     try:
         meta = ckpt.restore_meta(step)
-        if meta.get("method") != "dysan":
+        if meta.get("method") not in DYSAN_METHODS:
             raise CheckpointError(f"{run_dir}: not a DySan run (method {meta.get('method')!r})")
         cfg = DysanConfig(**meta["config"])
         grid = meta["grid"]
