@@ -53,6 +53,8 @@ class TransformSet:
     data: dict[str, Any]  # the training data's description (load_from_description)
     params: Any  # stacked over the variants (len(names) - 1 on the leading axis)
     release_one: ReleaseFn
+    # Method-specific facts evaluators may need (e.g. the RAE's activity roles).
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.names)

@@ -28,4 +28,4 @@ def register(name: str) -> Callable[[Evaluator], Evaluator]:
 
 
 # Importing the modules registers their evaluators (order = default run order).
-from eval.evaluators import attacks, distortion, dtw, online  # noqa: E402, F401
+from eval.evaluators import attacks, distortion, dtw, online, replacement  # noqa: E402, F401

@@ -4,4 +4,4 @@ with :func:`eval.transforms.register_restorer` under the method name its checkpo
 Importing this package registers them all (:func:`eval.transforms.load_transforms` does).
 """
 
-from eval.restorers import dysan  # noqa: F401
+from eval.restorers import baselines, compound, dysan, gen, msda, rae  # noqa: F401

@@ -1,0 +1,1 @@
+"""``replacement``: the RAE metrics (being written)."""

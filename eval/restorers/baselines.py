@@ -1,0 +1,1 @@
+"""baselines runs as transforms (being written)."""

@@ -1,0 +1,1 @@
+"""compound runs as transforms (being written)."""

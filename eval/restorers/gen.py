@@ -1,0 +1,1 @@
+"""gen runs as transforms (being written)."""

@@ -1,0 +1,1 @@
+"""msda runs as transforms (being written)."""

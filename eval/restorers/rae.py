@@ -1,0 +1,1 @@
+"""rae runs as transforms (being written)."""
