@@ -45,7 +45,7 @@ import logging
 import math
 import numbers
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +345,78 @@ def restore_variant(
             index = variant_index(grid, **values)
         state, meta = ckpt.restore(template, step)
     return select_variant(state, index), meta
+
+
+def restore_sweep_run(
+    run_dir: str | Path,
+    step: int | None,
+    *,
+    methods: Sequence[str],
+    what: str,
+    init_for: Callable[[dict], Callable[[Any], PyTree]],
+) -> tuple[dict, PyTree]:
+    """Restore a sweep run's whole stacked state (every variant, sharded as in training).
+
+    The template is the shape of the vmapped ``init_for(meta)(hp)`` over the saved
+    grid, so nothing is computed. ``methods``: the ``meta["method"]`` names accepted
+    (``what`` names them in the error). Returns ``(meta, state)``.
+    """
+    from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
+
+    run_dir = Path(run_dir)
+    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
+    try:
+        meta = ckpt.restore_meta(step)
+        if meta.get("method") not in methods:
+            raise CheckpointError(f"{run_dir}: not a {what} run (method {meta.get('method')!r})")
+        vmesh = make_variant_mesh(len(meta["grid"]))
+        hp = vmesh.shard(vmesh.pad(stack_grid(meta["grid"])))
+        template = jax.eval_shape(sweep_jit(init_for(meta), vmesh), hp)
+        state, meta = ckpt.restore(with_sharding(template, vmesh.variant_sharding), step)
+    finally:
+        ckpt.close()
+    return meta, state
+
+
+RUN_KEYS = ("method", "config", "grid", "data", "prepared")
+
+
+def resume_sweep(
+    ckpt: Checkpointer,
+    meta: dict,
+    init_all: Callable[[Any], PyTree],
+    hp: PyTree,
+    sharding: jax.sharding.Sharding,
+    *,
+    fresh: bool = False,
+    comparable: Callable[[str, Any], Any] = lambda key, value: value,
+) -> tuple[PyTree | None, list]:
+    """A trainer's resume step: ``(state, history)`` of the run saved in ``ckpt``.
+
+    ``(None, [])`` when there is nothing to resume (or ``fresh``). The saved run must
+    have been made with the same :data:`RUN_KEYS` of ``meta`` (compared in JSON form,
+    after ``comparable(key, value)``, e.g. to let more epochs continue the same run);
+    otherwise a :class:`CheckpointError` says which key differs. ``init_all(hp)``'s
+    shape, placed with ``sharding``, is the restore template.
+    """
+    if fresh or ckpt.latest_step() is None:
+        return None, []
+    saved = ckpt.restore_meta()
+    for key in RUN_KEYS:
+        wanted = json.loads(json.dumps(meta.get(key)))
+        if comparable(key, saved.get(key)) != comparable(key, wanted):
+            raise CheckpointError(
+                f"{ckpt.directory.parent}: the checkpoint there was made with a different "
+                f"{key}; use another --out, or --fresh to start over"
+            )
+    template = with_sharding(jax.eval_shape(init_all, hp), sharding)
+    state, saved = ckpt.restore(template)
+    if isinstance(state, dict) and "epoch" in state:
+        where = f"epoch {int(np.asarray(state['epoch'])[0])}"
+    else:
+        where = f"step {ckpt.latest_step()}"
+    print(f"resuming from {ckpt.directory} at {where}")
+    return state, saved.get("history", [])
 
 
 # -- helpers -------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import sensegen
@@ -133,7 +133,7 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
     )
 
 
-def _without_epochs(value: Any, key: str) -> Any:
+def _without_epochs(key: str, value: Any) -> Any:
     value = json.loads(json.dumps(value))
     if key == "config" and isinstance(value, dict):
         value.pop("epochs", None)
@@ -193,19 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = Checkpointer(out / "checkpoints", keep=2)
     state, history = None, []
     try:
-        if ckpt.latest_step() is not None and not args.fresh:
-            saved = ckpt.restore_meta()
-            for key in ("config", "grid", "data", "prepared"):
-                # More (or fewer) epochs continue the same run; anything else is another run.
-                if _without_epochs(saved.get(key), key) != _without_epochs(meta[key], key):
-                    raise CheckpointError(
-                        f"{out}: the checkpoint there was made with a different {key}; "
-                        "use another --out, or --fresh to start over"
-                    )
-            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
-            state, saved = ckpt.restore(template)
-            history = saved.get("history", [])
-            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
+        state, history = resume_sweep(
+            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh,
+            comparable=_without_epochs,
+        )  # fmt: skip
         if state is None:
             state = init_all(hp)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.channels import resolve_channel_spec
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
@@ -231,19 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     state, history = None, []
     try:
         ckpt = Checkpointer(out / "checkpoints", keep=2)
-        if ckpt.latest_step() is not None and not args.fresh:
-            saved = ckpt.restore_meta()
-            for key in ("method", "config", "grid", "data", "prepared"):
-                if saved.get(key) != json.loads(json.dumps(meta[key])):
-                    raise CheckpointError(
-                        f"{out}: the checkpoint there was made with a different {key}; "
-                        "use another --out, or --fresh to start over"
-                    )
-            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
-            state, saved = ckpt.restore(template)
-            history = saved.get("history", [])
-            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
-        elif args.fresh and ckpt.latest_step() is not None:
+        state, history = resume_sweep(
+            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh
+        )
+        if args.fresh and ckpt.latest_step() is not None:
             ckpt.close()
             _clear_checkpoints(out / "checkpoints")
             ckpt = Checkpointer(out / "checkpoints", keep=2)

@@ -22,16 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpriv.checkpoint import (
-    Checkpointer,
-    CheckpointError,
+    restore_sweep_run,
     select_variant,
     variant_index,
-    with_sharding,
 )
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
 from jaxpriv.run_io import write_bytes_atomic
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 # Olympus is DySan's training without the distortion term (systems.md section 3).
 DYSAN_METHODS = ("dysan", "olympus")
@@ -88,21 +85,13 @@ def make_release(
 
 
 def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") not in DYSAN_METHODS:
-            raise CheckpointError(f"{run_dir}: not a DySan run (method {meta.get('method')!r})")
-        cfg = DysanConfig(**meta["config"])
-        grid = meta["grid"]
-        vmesh = make_variant_mesh(len(grid))
-        hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
-        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        template = with_sharding(template, vmesh.variant_sharding)
-        state, meta = ckpt.restore(template, step)
-    finally:
-        ckpt.close()
-    return meta, state
+    return restore_sweep_run(
+        run_dir,
+        step,
+        methods=DYSAN_METHODS,
+        what="DySan",
+        init_for=lambda meta: make_train(DysanConfig(**meta["config"]))[0],
+    )
 
 
 def load_stacked(run_dir: str | Path, *, step: int | None = None) -> tuple[dict, Any, Any]:

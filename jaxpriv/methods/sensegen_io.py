@@ -22,10 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, select_variant, with_sharding
+from jaxpriv.checkpoint import (
+    restore_sweep_run,
+    select_variant,
+)
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.sensegen import SenseGenConfig, make_sample, make_train
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 METHOD = "sensegen"
 
@@ -119,20 +121,13 @@ def variant_name(hp: dict[str, Any]) -> str:
 
 
 def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") != METHOD:
-            raise CheckpointError(f"{run_dir}: not a SenseGen run (method {meta.get('method')!r})")
-        cfg = SenseGenConfig(**meta["config"])
-        grid = meta["grid"]
-        vmesh = make_variant_mesh(len(grid))
-        hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
-        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        state, meta = ckpt.restore(with_sharding(template, vmesh.variant_sharding), step)
-    finally:
-        ckpt.close()
-    return meta, state
+    return restore_sweep_run(
+        run_dir,
+        step,
+        methods=(METHOD,),
+        what="SenseGen",
+        init_for=lambda meta: make_train(SenseGenConfig(**meta["config"]))[0],
+    )
 
 
 def _generator(meta: dict, state: Any, index: int) -> Generator:

@@ -17,15 +17,12 @@ import jax
 import numpy as np
 
 from jaxpriv.checkpoint import (
-    Checkpointer,
-    CheckpointError,
+    restore_sweep_run,
     select_variant,
     variant_index,
-    with_sharding,
 )
 from jaxpriv.methods.symbolic import SymbolicConfig, make_sample, make_train
 from jaxpriv.quantize import Quantizer
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 
 class Samples(NamedTuple):
@@ -101,23 +98,13 @@ class Generator:
 
 
 def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") != "symbolic":
-            raise CheckpointError(
-                f"{run_dir}: not a symbolic-generator run (method {meta.get('method')!r})"
-            )
-        cfg = SymbolicConfig(**meta["config"])
-        grid = meta["grid"]
-        vmesh = make_variant_mesh(len(grid))
-        hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
-        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        template = with_sharding(template, vmesh.variant_sharding)
-        state, meta = ckpt.restore(template, step)
-    finally:
-        ckpt.close()
-    return meta, state
+    return restore_sweep_run(
+        run_dir,
+        step,
+        methods=("symbolic",),
+        what="symbolic-generator",
+        init_for=lambda meta: make_train(SymbolicConfig(**meta["config"]))[0],
+    )
 
 
 def variant_name(v: dict[str, Any], grid: Sequence[dict[str, Any]]) -> str:
