@@ -1,0 +1,98 @@
+"""What the paper-table commands share: train the runs that are missing, then measure
+chosen attackers over several seeds on the same released windows.
+
+A run counts as done when its ``summary.json`` exists (every trainer writes it
+last); otherwise its trainer is called with the same folder, which resumes
+from the last checkpoint. Measurements reuse :class:`eval.context.EvalContext`,
+so a table's numbers are exactly the harness's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.config import EvalConfig
+from eval.context import EvalContext
+from eval.splits import EvalSplit, build_split
+from eval.transforms import TransformSet
+from jaxpriv import metrics
+from jaxpriv.data.dataset import Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecipe:
+    """How to make one run: ``python -m <trainer> <argv> --out <path>``."""
+
+    trainer: str  # module with ``main(argv) -> int``, e.g. "train.msda"
+    path: Path
+    argv: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        return " ".join(["python -m", self.trainer, *self.argv, "--out", str(self.path)])
+
+
+def ensure_run(recipe: RunRecipe) -> Path:
+    """Train ``recipe`` unless its run is complete; raise if the trainer fails."""
+    if (recipe.path / "summary.json").is_file():
+        print(f"[run] {recipe.path}: complete, reused", file=sys.stderr)
+        return recipe.path
+    print(f"[run] {recipe.path}: training ({recipe.command()})", file=sys.stderr)
+    main = importlib.import_module(recipe.trainer).main
+    try:
+        code = main([*recipe.argv, "--out", str(recipe.path)])
+    except SystemExit as exit_:  # argparse rejects its arguments this way
+        code = exit_.code
+    if code not in (0, None) or not (recipe.path / "summary.json").is_file():
+        raise RuntimeError(f"{recipe.command()} failed (exit {code}); see its output above")
+    return recipe.path
+
+
+def build_splits(
+    ds: Dataset, transforms: TransformSet, kinds: Sequence[str]
+) -> dict[str, EvalSplit]:
+    """The harness's splits of ``ds`` for ``transforms``, released once for every seed."""
+    splits = {}
+    for kind in kinds:
+        splits[kind] = build_split(ds, transforms, kind, seed=0)
+        for warning in splits[kind].warnings:
+            print(f"  warning ({transforms.method}, {kind}): {warning}", file=sys.stderr)
+    return splits
+
+
+def context(
+    transforms: TransformSet,
+    splits: dict[str, EvalSplit],
+    config: EvalConfig,
+    rate_hz: float,
+    seed: int,
+) -> EvalContext:
+    return EvalContext(
+        transforms=transforms, splits=splits, config=config, rate_hz=rate_hz, seed=seed
+    )
+
+
+def attack_scores(
+    ctx: EvalContext, split: str, task: str, mode: str, family: str = "cnn"
+) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 of one attacker set on every transform, keyed by name."""
+    s = ctx.splits[split]
+    y, valid, k = s.labels(task, "test")
+    pred = ctx.predictions(split, task, family, mode)
+    out = {}
+    for v, name in enumerate(ctx.transforms.names):
+        m = metrics.classification_metrics(y[valid], pred[v][valid], k)
+        out[name] = {"accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"])}
+    return out
+
+
+def mean_var(values: Sequence[float]) -> dict[str, Any]:
+    """``mean``, ``var`` (population, as MSDA reports) and the values, over seeds."""
+    arr = np.asarray(values, np.float64)
+    return {"mean": float(arr.mean()), "var": float(arr.var()), "values": arr.tolist()}

@@ -1,0 +1,125 @@
+"""The paper-table commands' assembly: rows, targets, selection, figures (no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval import figure2, table2
+from eval.reproduce import RunRecipe, ensure_run, mean_var
+from jaxpriv.metrics import STATISTIC_NAMES
+
+
+def table2_row(f1: float, ident: float, adaptive: float, rank: float = 3.0) -> dict:
+    return {
+        "activity_f1": mean_var([f1 - 0.01, f1 + 0.01]),
+        "identity_acc_static": mean_var([ident]),
+        "identity_f1_static": mean_var([ident / 2]),
+        "identity_acc_adaptive": mean_var([adaptive]),
+        "identity_f1_adaptive": mean_var([adaptive / 2]),
+        "dtw_rank": rank,
+    }
+
+
+def test_mean_var_is_the_population_variance() -> None:
+    mv = mean_var([0.8, 0.9, 1.0])
+    assert mv["mean"] == pytest.approx(0.9)
+    assert mv["var"] == pytest.approx(np.var([0.8, 0.9, 1.0]))
+    assert mv["values"] == [0.8, 0.9, 1.0]
+
+
+def test_table2_rows_put_ours_beside_the_papers() -> None:
+    rows = {"raw": table2_row(0.95, 0.97, 0.97, 0.0), "aae": table2_row(0.93, 0.10, 0.60)}
+    shown = table2.table_rows(rows)
+    assert [r["method"] for r in shown] == ["Raw", "AAE"]
+    aae = shown[1]
+    assert aae["act F1 (subject)"] == "93.00 ± 1.00"  # std of 0.92 and 0.94
+    assert aae["paper act F1"] == "92.91" and aae["paper ID acc"] == "6.98"
+    assert aae["ID acc raw-trained"] == "10.00" and aae["ID acc adaptive"] == "60.00"
+    # A transform the paper has no number for gets an empty paper cell.
+    extra = table2.table_rows({"aae-2": table2_row(0.9, 0.1, 0.2)})[0]
+    assert extra["method"] == "aae-2" and extra["paper ID acc"] == ""
+
+
+@pytest.mark.parametrize(
+    ("aae_f1", "aae_ident", "met"),
+    [(0.93, 0.10, True), (0.90, 0.10, False), (0.95, 0.16, False)],
+)
+def test_table2_target_needs_both_identity_and_activity(
+    aae_f1: float, aae_ident: float, met: bool
+) -> None:
+    rows = {"raw": table2_row(0.95, 0.97, 0.97), "aae": table2_row(aae_f1, aae_ident, 0.5)}
+    target = table2.aae_target(rows)
+    assert target["met"] is met
+    assert target["identity_acc_adaptive"] == pytest.approx(0.5)
+    assert table2.aae_target({"raw": rows["raw"]})["met"] is False
+
+
+def test_table2_report_renders_and_plots(tmp_path) -> None:
+    rows = {"raw": table2_row(0.95, 0.97, 0.97, 0.0), "ssa-k1": table2_row(0.9, 0.3, 0.8)}
+    rows["aae"] = table2_row(0.94, 0.1, 0.6)
+    png = table2.plot_table(rows, tmp_path / "t.png")
+    assert png.stat().st_size > 10_000
+    info = {"data": "d", "seeds": 2, "eval_preset": "test", "runs": ["a"]}
+    text = table2.render(rows, info | {"target": table2.aae_target(rows)})
+    assert "SSA(1)" in text and "**met**" in text and "table2.png" in text
+
+
+def figure2_entry(act: float, gender: float, alive: bool = True) -> dict:
+    stats = {s: 1.0 for s in STATISTIC_NAMES}
+    return {
+        "activity_static": act,
+        "activity_adaptive": act,
+        "gender_static": gender,
+        "gender_adaptive": gender,
+        "statistics": stats,
+        "relative_errors": {s: 0.5 for s in STATISTIC_NAMES},
+        "alive": alive,
+    }
+
+
+def test_figure2_picks_the_fixed_policy_variant_and_the_median() -> None:
+    measured = {
+        "dysan": {
+            "method": "dysan",
+            "spec": ("a",),
+            "per_transform": {
+                "raw": figure2_entry(0.99, 0.95),
+                "dysan-a": figure2_entry(0.99, 0.90),  # score 0.2*0.99 + 0.8*0.6
+                "dysan-b": figure2_entry(0.90, 0.55),  # best: 0.18 + 0.76
+                "dysan-c": figure2_entry(0.95, 0.70),
+                "dysan-dead": figure2_entry(1.0, 0.5, alive=False),  # diverged: never chosen
+            },
+        },
+        "msda": {
+            "method": "msda",
+            "spec": ("m",),
+            "per_transform": {
+                "raw": figure2_entry(0.97, 0.9),
+                "rep": figure2_entry(0.97, 0.5),
+                "aae": figure2_entry(0.96, 0.6),
+            },
+        },
+    }
+    rows = figure2.pick_rows(measured)
+    assert rows["dysan"]["variant"] == "dysan-b"
+    assert rows["dysan-median"]["variant"] == "dysan-c"
+    assert rows["msda"]["variant"] == "aae"  # the AAE, even where REP scores higher
+    assert rows["raw"]["activity_static"] == pytest.approx(0.99)  # DySan's raw reference
+    table = figure2.accuracy_table(rows)
+    assert [r["method"] for r in table] == ["raw", "DySan", "DySan (median variant)", "MSDA-style"]
+    assert table[1]["paper gender"] == "57.0"
+    dist = figure2.distortion_table(measured)
+    paper = [r for r in dist if r["data"] == "paper (MotionSense)"]
+    assert [r["transform"] for r in paper] == ["raw", "dysan"]
+    assert dist[-1]["mean"] == "1 (0.50)"
+
+
+def test_ensure_run_reuses_a_complete_run_and_reports_a_failing_trainer(tmp_path) -> None:
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "summary.json").write_text("{}")
+    assert ensure_run(RunRecipe("no.such.trainer", done)) == done  # never imported
+    failing = RunRecipe("train.msda", tmp_path / "bad", ("--preset", "no-such-preset"))
+    with pytest.raises(RuntimeError, match="failed"):
+        ensure_run(failing)
