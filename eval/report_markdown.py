@@ -8,6 +8,7 @@ from typing import Any
 
 from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records_of, find
+from eval.evaluators.replacement import markdown as replacement_markdown
 from jaxpriv.run_io import format_table
 
 HEADLINE_COLUMNS = (
@@ -242,6 +243,8 @@ def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
     lines += _attack_tables(records, ctx.transforms.names)
     if "online" in results:
         lines += _online(results["online"])
+    if "replacement" in results:
+        lines += replacement_markdown(results["replacement"])
     lines += _distortion(results)
     if figs:
         lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figs] + [""]
