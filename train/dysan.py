@@ -44,6 +44,7 @@ from jaxpriv.sweep import (
 )
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")
+TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary title
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,10 +121,12 @@ def variant_name(v: dict[str, Any]) -> str:
     return f"a{v['alpha']:g}-l{v['lam']:g}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, method: str = "dysan") -> int:
+    """Train and summarise; ``method`` is the name stored in the checkpoint's metadata
+    (``train.olympus`` passes ``"olympus"``) and the default run folder's prefix."""
     args = build_parser().parse_args(argv)
     initialize_distributed()
-    out = Path(args.out or f"runs/dysan-{args.preset}")
+    out = Path(args.out or f"runs/{method}-{args.preset}")
     try:
         cfg = config_from(args)
         grid = make_grid(args)
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     init_all = sweep_jit(init, vmesh)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     meta = run_metadata(
-        method="dysan", config=cfg, grid=grid, data=ds.description, prepared=data.describe()
+        method=method, config=cfg, grid=grid, data=ds.description, prepared=data.describe()
     )
 
     ckpt = Checkpointer(out / "checkpoints", keep=2)
@@ -244,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     columns += ["gender_acc", "alive"]
     table = format_table(rows, columns)
     write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(out / "summary.md", f"# DySan {args.preset}: held-out users\n\n{table}\n")
+    title = TITLES.get(method, method)
+    write_text_atomic(out / "summary.md", f"# {title} {args.preset}: held-out users\n\n{table}\n")
     if args.export:
         from jaxpriv.methods.dysan_io import export_sanitizer, load_sanitizers
 

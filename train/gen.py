@@ -1,0 +1,296 @@
+"""Train GEN (guardian-estimator-neutralizer), one of DySan's baselines: ``python -m train.gen``.
+
+An estimator CNN (activity softmax + gender sigmoid) is trained on raw windows
+and frozen; a dense autoencoder, the guardian, is then trained so that the
+frozen estimator keeps the activity while its gender output goes to 1/2
+(``jaxpriv.losses.gen_guardian_loss``). The guardian is first pretrained for a
+few epochs to reproduce its input (``--identity-epochs``, 0 to skip) so the
+adversarial phase starts from the data. Data: DySan's (6 channels, windows of
+125, stride 63, min-max, held-out users).
+
+Every variant of the grid trains in one compiled program, vmapped and sharded
+over the devices. Hyperparameters per variant: privacy_weight, utility_weight
+(default: one variant, both 1), lr_est, lr_guard, seed. A grid is, e.g.,
+``--grid 'privacy_weight=0.5,1,2'`` (seed = --seed + i per variant) or
+``--grid 'privacy_weight=0.5,1,2;seed=0'`` (one shared, identical estimator), a
+JSON list, or ``@grid.json``.
+
+The run checkpoints into ``--out`` after each chunk of epochs; the same command
+resumes from the last checkpoint and ends where an uninterrupted run ends. At the
+end it writes ``summary.json`` / ``summary.md``: per variant, the frozen
+estimator's activity and gender accuracy on held-out users' raw windows and on
+the guardian's releases (GEN's own, frozen-attacker number; ``eval.harness``
+retrains attackers on the releases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.data.dataset import DataFormatError
+from jaxpriv.data.load import load_dataset
+from jaxpriv.methods import gen
+from jaxpriv.methods.dysan_data import prepare_dysan_data
+from jaxpriv.nn.gen import ACTIVATIONS
+from jaxpriv.plots import plot_loss_history
+from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.sweep import initialize_distributed, parse_grid, stack_grid
+
+# The metric printed (and plotted) for each phase.
+PHASE_LOSSES = {
+    "estimator": ("est_loss",),
+    "identity": ("identity_mse",),
+    "guardian": ("guard_loss", "guard_activity_ce", "guard_gender_gap", "guard_mse"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train.gen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
+    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
+    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
+    p.add_argument("--out", default=None, help="run folder (default: runs/gen-<preset>)")
+    p.add_argument("--preset", default="quick", choices=sorted(gen.PRESETS))
+    p.add_argument(
+        "--grid",
+        help="variants: 'privacy_weight=0.5,1,2;utility_weight=1', a JSON list, or "
+        "@file.json (default: one variant, both weights 1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="base seed; variant i uses seed + i")
+    p.add_argument("--lr-est", type=float, default=gen.DEFAULT_LR_EST, help="estimator's Adam lr")
+    p.add_argument(
+        "--lr-guard", type=float, default=gen.DEFAULT_LR_GUARD, help="guardian's Adam lr"
+    )
+    p.add_argument("--epochs", type=int, help="override the preset's guardian (adversarial) epochs")
+    p.add_argument("--est-epochs", type=int, help="override the preset's estimator epochs")
+    p.add_argument(
+        "--identity-epochs", type=int, help="override the preset's identity pretraining epochs"
+    )
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--est-features", help="estimator's conv layers, e.g. 32,64,64")
+    p.add_argument("--hidden", help="guardian's dense layers, e.g. 512,256,512")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="guardian's activation")
+    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
+    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    return p
+
+
+def make_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The full grid: every variant with all of ``gen.HP_KEYS``."""
+    grid = parse_grid(args.grid) if args.grid else [{}]
+    out = []
+    for i, variant in enumerate(grid):
+        unknown = set(variant) - set(gen.HP_KEYS)
+        if unknown:
+            raise ValueError(
+                f"--grid variant {i} {variant}: unknown keys {sorted(unknown)}; allowed "
+                f"{list(gen.HP_KEYS)}"
+            )
+        full = {
+            "privacy_weight": 1.0,
+            "utility_weight": 1.0,
+            "lr_est": args.lr_est,
+            "lr_guard": args.lr_guard,
+            "seed": args.seed + i,
+        } | variant
+        for key in ("privacy_weight", "utility_weight"):
+            full[key] = float(full[key])
+            if not full[key] >= 0:
+                raise ValueError(f"--grid variant {i} {variant}: {key} must be >= 0")
+        for key in ("lr_est", "lr_guard"):
+            if not full[key] > 0:
+                raise ValueError(f"--grid variant {i} {variant}: {key} must be > 0")
+        if not isinstance(full["seed"], int):
+            raise ValueError(f"--grid variant {i} {variant}: seed must be an integer")
+        out.append({k: full[k] for k in gen.HP_KEYS})
+    return out
+
+
+def config_from(args: argparse.Namespace) -> gen.GenConfig:
+    overrides = {
+        "epochs": args.epochs,
+        "est_epochs": args.est_epochs,
+        "identity_epochs": args.identity_epochs,
+        "batch_size": args.batch_size,
+        "activation": args.activation,
+    }
+    for flag, text in (("est_features", args.est_features), ("hidden", args.hidden)):
+        if text:
+            try:
+                overrides[flag] = tuple(int(h) for h in text.split(","))
+            except ValueError:
+                raise ValueError(
+                    f"--{flag.replace('_', '-')} {text!r}: expected sizes like 512,256,512"
+                ) from None
+    return gen.preset_config(args.preset, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _progress(
+    epoch: int,
+    total: int,
+    phase: str,
+    per_epoch: float,
+    rate: float,
+    eta: float,
+    last: dict[str, np.ndarray],
+    dead: list[str],
+) -> str:
+    """One progress line: where the run is, its speed, and the phase's losses over variants."""
+    stats = "  ".join(
+        f"{k} {np.nanmedian(last[k]):.3f} [{np.nanmin(last[k]):.3f}-{np.nanmax(last[k]):.3f}]"
+        for k in PHASE_LOSSES[phase]
+        if k in last
+    )
+    return (
+        f"epoch {epoch}/{total} {phase:9s} {per_epoch:6.1f} s/epoch  {rate:8.0f} windows/s "
+        f"(all variants)  ETA {eta:5.0f} s | {stats}"
+        + (f" | diverged: {', '.join(dead)}" if dead else "")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    initialize_distributed()
+    out = Path(args.out or f"runs/gen-{args.preset}")
+    try:
+        if args.save_every < 1:
+            raise ValueError(f"--save-every must be >= 1, got {args.save_every}")
+        cfg = config_from(args)
+        grid = make_grid(args)
+        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
+        data = prepare_dysan_data(ds, window=cfg.window, stride=cfg.stride, split=args.split)
+    except (DataFormatError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    names = gen.variant_names(grid)
+    print(
+        f"data: {ds.name}, {len(data.train_windows)} training windows, "
+        f"{len(data.test_windows)} held-out windows ({data.split} split, held-out users "
+        f"{', '.join(data.test_subjects)}); {len(grid)} variant(s): {', '.join(names)}"
+    )
+
+    vmesh, init_all, run_all = gen.compiled(cfg, len(grid))
+    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    train_arrays = vmesh.replicate(data.train)
+    meta = run_metadata(
+        method="gen", config=cfg, grid=grid, data=ds.description, prepared=data.describe()
+    )
+
+    ckpt = Checkpointer(out / "checkpoints", keep=2)
+    state, history = None, []
+    t_start = time.time()
+    try:
+        if ckpt.latest_step() is not None and not args.fresh:
+            saved = ckpt.restore_meta()
+            for key in ("config", "grid", "data", "prepared"):
+                if saved.get(key) != json.loads(json.dumps(meta[key])):
+                    raise CheckpointError(
+                        f"{out}: the checkpoint there was made with a different {key}; "
+                        "use another --out, or --fresh to start over"
+                    )
+            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
+            state, saved = ckpt.restore(template)
+            history = saved.get("history", [])
+            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
+        if state is None:
+            state = init_all(hp)
+
+        epoch = int(np.asarray(state["epoch"])[0])
+        windows_per_epoch = max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size
+        for phase, n in gen.schedule(cfg, epoch, args.save_every):
+            t0 = time.time()
+            state, metrics = run_all(state, hp, train_arrays, phase, n)
+            jax.block_until_ready(state)
+            elapsed = time.time() - t0
+            epoch += n
+            per_epoch = {k: np.asarray(v)[: len(grid)] for k, v in metrics.items()}
+            for j in range(n):
+                history.append(
+                    {"epoch": epoch - n + j + 1, "phase": phase}
+                    | {k: v[:, j].tolist() for k, v in per_epoch.items() if k != "alive"}
+                )
+            last = {k: v[:, -1] for k, v in per_epoch.items()}
+            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
+            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
+            rate = windows_per_epoch * n * len(grid) / elapsed
+            eta = (cfg.total_epochs - epoch) * elapsed / n
+            dead = [names[i] for i in np.flatnonzero(~last["alive"])]
+            line = _progress(epoch, cfg.total_epochs, phase, elapsed / n, rate, eta, last, dead)
+            print(line, flush=True)
+        ckpt.wait()
+    except KeyboardInterrupt:
+        ckpt.close()
+        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
+        return 130
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        ckpt.close()
+    train_seconds = time.time() - t_start
+
+    results = gen.evaluate_variants(cfg, vmesh, state, hp, data)
+    final = {h["phase"]: h for h in history}  # the last epoch of each phase
+    rows = []
+    for i, (name, v) in enumerate(zip(names, grid, strict=True)):
+        losses = {
+            k: float(h[k][i]) for h in final.values() for k in PHASE_LOSSES[h["phase"]] if k in h
+        }
+        rows.append(
+            {"variant": name, **v, **losses}
+            | {k: np.asarray(val)[i].item() for k, val in results.items()}
+        )
+    summary = {
+        "run": str(out),
+        "method": "gen",
+        "preset": args.preset,
+        "epochs": int(np.asarray(state["epoch"])[0]),
+        "train_seconds": round(train_seconds, 1),
+        "devices": [str(d) for d in jax.devices()],
+        "held_out_users": list(data.test_subjects),
+        "variants": rows,
+    }
+    guardian_history = [h for h in history if h["phase"] == "guardian"]
+    if guardian_history:
+        plot_loss_history(
+            guardian_history,
+            names,
+            PHASE_LOSSES["guardian"],
+            out / "losses.png",
+            colour_by=[v["privacy_weight"] for v in grid],
+        )
+    columns = ["variant", "raw_activity_acc", "activity_acc", "raw_gender_acc", "gender_acc"]
+    columns += ["gender_gap", "distortion", "alive"]
+    table = format_table(rows, columns)
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(
+        out / "summary.md",
+        f"# GEN {args.preset}: held-out users, the frozen estimator\n\n"
+        "raw_*: on raw windows; the others: on the guardian's releases. distortion: L1 "
+        f"per channel in [-1, 1] units.\n\n{table}\n",
+    )
+    print(
+        f"\nheld-out users {', '.join(data.test_subjects)}: the frozen estimator's accuracy "
+        f"on raw windows and on the guardian's releases\n{table}\n"
+        f"written to {out}/summary.json, summary.md, metrics.json (per-variant losses per "
+        f"epoch), losses.png; checkpoints in {out}/checkpoints"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
