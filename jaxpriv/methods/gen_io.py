@@ -13,10 +13,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import restore_sweep_run
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.gen import GenConfig, make_guard, make_train
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 METHOD = "gen"
 
@@ -40,19 +39,13 @@ def make_release(cfg: GenConfig, scaler: Scaler):
 def restore_run(run_dir: str | Path, *, step: int | None = None) -> tuple[dict, Any]:
     """``(meta, state)`` of a GEN run: the whole batched state (estimators, guardians,
     optimizers; padding variants removed), on the host."""
-    run_dir = Path(run_dir)
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") != METHOD:
-            raise CheckpointError(f"{run_dir}: not a GEN run (method {meta.get('method')!r})")
-        cfg = GenConfig(**meta["config"])
-        vmesh = make_variant_mesh(len(meta["grid"]))
-        hp = vmesh.shard(vmesh.pad(stack_grid(meta["grid"])))
-        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        state, meta = ckpt.restore(with_sharding(template, vmesh.variant_sharding), step)
-    finally:
-        ckpt.close()
+    meta, state = restore_sweep_run(
+        run_dir,
+        step,
+        methods=(METHOD,),
+        what="GEN",
+        init_for=lambda meta: make_train(GenConfig(**meta["config"]))[0],
+    )
     n = len(meta["grid"])
     return meta, jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(state))
 

@@ -15,10 +15,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import restore_sweep_run
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.rae import RaeConfig, Roles, make_replace, make_train
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 METHOD = "rae"
 
@@ -42,21 +41,13 @@ def variant_name(hp: dict[str, Any]) -> str:
 
 def restore_state(run_dir: str | Path, step: int | None = None) -> tuple[dict, Any]:
     """``(meta, state)`` of an RAE run: every variant, padding included, on its devices."""
-    run_dir = Path(run_dir)
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") != METHOD:
-            raise CheckpointError(f"{run_dir}: not an RAE run (method {meta.get('method')!r})")
-        cfg = RaeConfig(**meta["config"])
-        vmesh = make_variant_mesh(len(meta["grid"]))
-        hp = vmesh.shard(vmesh.pad(stack_grid(meta["grid"])))
-        template = jax.eval_shape(sweep_jit(make_train(cfg)[0], vmesh), hp)
-        template = with_sharding(template, vmesh.variant_sharding)
-        state, meta = ckpt.restore(template, step)
-    finally:
-        ckpt.close()
-    return meta, state
+    return restore_sweep_run(
+        run_dir,
+        step,
+        methods=(METHOD,),
+        what="RAE",
+        init_for=lambda meta: make_train(RaeConfig(**meta["config"]))[0],
+    )
 
 
 def load_stacked(run_dir: str | Path, *, step: int | None = None) -> tuple[dict, Any, Any]:
