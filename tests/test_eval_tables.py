@@ -123,3 +123,34 @@ def test_ensure_run_reuses_a_complete_run_and_reports_a_failing_trainer(tmp_path
     failing = RunRecipe("train.msda", tmp_path / "bad", ("--preset", "no-such-preset"))
     with pytest.raises(RuntimeError, match="failed"):
         ensure_run(failing)
+
+
+def test_figure2_reuses_a_matching_harness_report_only(tmp_path) -> None:
+    import json
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    names = ("raw", "gen-a")
+    records = [
+        {"split": "subject", "task": t, "mode": m, "family": f, "transform": n, "accuracy": acc}
+        for t in ("activity", "gender")
+        for m in ("static", "adaptive")
+        for f, acc in (("cnn", 0.6), ("strongest", 0.7))
+        for n in names
+    ]
+    report = {
+        "seed": 0,
+        "preset": "quick",
+        "transforms": [{"name": n} for n in names],
+        "results": {"utility": {"records": records[: len(records) // 2]},
+                    "privacy": {"records": records[len(records) // 2 :]}},
+    }  # fmt: skip
+    (run / "report").mkdir()
+    (run / "report" / "metrics.json").write_text(json.dumps(report))
+    found = figure2.from_report(run, names, "quick")
+    assert found["gen-a"] == {k: [0.7] for k in figure2.ACCURACIES}  # the strongest rows
+    assert figure2.from_report(run, names, "full") is None  # another preset
+    assert figure2.from_report(run, ("raw", "other"), "quick") is None  # other transforms
+    report["results"]["privacy"]["records"] = []
+    (run / "report" / "metrics.json").write_text(json.dumps(report))
+    assert figure2.from_report(run, names, "quick") is None  # gender not measured
