@@ -1,1 +1,35 @@
-"""msda runs as transforms (being written)."""
+"""MSDA runs (AAE and REP, systems.md section 2) as transforms: every autoencoder at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eval.transforms import RAW, DataSpec, TransformSet, register_restorer
+from jaxpriv.methods.msda import variant_names
+from jaxpriv.methods.msda_io import METHOD, load_stacked
+
+
+@register_restorer(METHOD)
+def restore_msda(run_dir: Path, step: int | None) -> TransformSet:
+    meta, params, release_one = load_stacked(run_dir, step=step)
+    prepared = meta["prepared"]
+    grid = meta["grid"]
+    return TransformSet(
+        method=METHOD,
+        run_dir=run_dir,
+        names=(RAW, *variant_names(grid)),
+        hps=({}, *(dict(hp) for hp in grid)),
+        alive=(True, *meta["alive"]),
+        spec=DataSpec(
+            channels=tuple(prepared["channels"]),
+            window=int(prepared["window"]),
+            stride=int(prepared["stride"]),
+            activities=tuple(prepared["activities"]),
+            test_subjects=tuple(prepared["test_subjects"]),
+            split=prepared.get("split", "trial"),
+        ),
+        data=meta["data"],
+        params=params,
+        release_one=release_one,
+        info={"converged": meta["converged"], "rounds_done": meta["rounds_done"]},
+    )
