@@ -154,3 +154,27 @@ def test_figure2_reuses_a_matching_harness_report_only(tmp_path) -> None:
     report["results"]["privacy"]["records"] = []
     (run / "report" / "metrics.json").write_text(json.dumps(report))
     assert figure2.from_report(run, names, "quick") is None  # gender not measured
+
+
+def test_table2_measures_a_real_run_over_seeds(tmp_path) -> None:
+    import argparse
+
+    from jaxpriv.data.load import load_dataset
+    from train import baselines as baselines_cli
+
+    tiny = "embedded:users=6,long_s=6,short_s=4"
+    run = tmp_path / "baselines"
+    argv = ["--data", tiny, "--transforms", "resample:5", "--out", str(run)]
+    assert baselines_cli.main(argv) == 0
+    args = argparse.Namespace(eval_preset="test", seeds=2)
+    rows = table2.measure_run(run, load_dataset(tiny), args, skip_raw=False)
+    assert list(rows) == ["raw", "resample-5hz"]
+    for row in rows.values():
+        assert len(row["activity_f1"]["values"]) == 2  # one per seed
+        for key in ("activity_f1", "identity_acc_static", "identity_acc_adaptive"):
+            assert 0.0 <= row[key]["mean"] <= 1.0
+        assert row["dtw_rank"] >= 0.0
+    # Raw data under a raw-trained attacker is the same thing as adaptive on raw.
+    raw = rows["raw"]
+    assert raw["identity_acc_static"]["mean"] > 1 / 6  # better than chance over 6 users
+    assert raw["dtw_rank"] <= rows["resample-5hz"]["dtw_rank"] + 1.0
