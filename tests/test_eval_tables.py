@@ -112,7 +112,11 @@ def test_figure2_picks_the_fixed_policy_variant_and_the_median() -> None:
     dist = figure2.distortion_table(measured)
     paper = [r for r in dist if r["data"] == "paper (MotionSense)"]
     assert [r["transform"] for r in paper] == ["raw", "dysan"]
-    assert dist[-1]["mean"] == "1 (0.50)"
+    ours = [r for r in dist if r["data"] != "paper (MotionSense)"]
+    # Raw once per input; each transform's statistic with its relative error.
+    assert [(r["data"], r["transform"]) for r in ours][:2] == [("a", "raw"), ("a", "dysan-a")]
+    assert ours[1]["mean"] == "1 (0.50)"
+    assert [r["transform"] for r in ours if r["data"] == "m"] == ["raw", "rep", "aae"]
 
 
 def test_ensure_run_reuses_a_complete_run_and_reports_a_failing_trainer(tmp_path) -> None:
