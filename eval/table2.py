@@ -270,7 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     plot_table(rows, out / "table2.png")
     write_text_atomic(out / "table2.md", render(rows, info))
     print(format_table(table_rows(rows), list(COLUMNS)))
-    print(f"target {'met' if info['target']['met'] else 'NOT met'}: {info['target']}")
+    t = info["target"]
+    verdict = "met" if t["met"] else "NOT met"
+    if "identity_acc_static" in t:
+        print(
+            f"target {verdict} ({t['target']}): AAE identity {100 * t['identity_acc_static']:.1f}%"
+            f" raw-trained, {100 * t['identity_acc_adaptive']:.1f}% adaptive; activity F1 "
+            f"{100 * t['activity_f1_drop']:+.1f} points below raw"
+        )
+    else:
+        print(f"target {verdict}: {t['why']}")
     print(f"report: {out / 'table2.md'} ({info['elapsed_s'] / 60:.1f} min)")
     return 0
 
