@@ -39,6 +39,18 @@ class DataSpec:
     test_subjects: tuple[str, ...]
     split: str = "subject"
 
+    @classmethod
+    def from_prepared(cls, prepared: dict[str, Any]) -> DataSpec:
+        """From a trainer's ``meta["prepared"]`` (``DysanData.describe()``)."""
+        return cls(
+            channels=tuple(prepared["channels"]),
+            window=int(prepared["window"]),
+            stride=int(prepared["stride"]),
+            activities=tuple(prepared["activities"]),
+            test_subjects=tuple(prepared["test_subjects"]),
+            split=prepared.get("split", "subject"),
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class TransformSet:

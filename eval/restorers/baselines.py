@@ -47,14 +47,7 @@ def restore_baselines(run_dir: Path, step: int | None) -> TransformSet:
         names=(RAW, *(b["name"] for b in grid)),
         hps=({}, *({"kind": b["kind"], "value": b["value"]} for b in grid)),
         alive=(True,) * (len(grid) + 1),
-        spec=DataSpec(
-            channels=tuple(prepared["channels"]),
-            window=int(prepared["window"]),
-            stride=int(prepared["stride"]),
-            activities=tuple(prepared["activities"]),
-            test_subjects=tuple(prepared["test_subjects"]),
-            split=prepared["split"],
-        ),
+        spec=DataSpec.from_prepared(prepared),
         data=meta["data"],
         params=params,
         release_one=make_release(
