@@ -42,22 +42,14 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
+from train import run_parser
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")
 TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary title
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.dysan",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
-    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
-    p.add_argument("--out", default=None, help="run folder (default: runs/dysan-<preset>)")
-    p.add_argument("--preset", default="quick", choices=sorted(dysan.PRESETS))
+    p = run_parser("dysan", __doc__, dysan.PRESETS)
     p.add_argument(
         "--grid",
         help="variants: 'alpha=0.1,0.2;lam=0.3', a JSON list, or @file.json "

@@ -44,6 +44,7 @@ from jaxpriv.nn.gen import ACTIVATIONS
 from jaxpriv.plots import plot_loss_history
 from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
 from jaxpriv.sweep import initialize_distributed, parse_grid, stack_grid
+from train import run_parser
 
 # The metric printed (and plotted) for each phase.
 PHASE_LOSSES = {
@@ -54,16 +55,7 @@ PHASE_LOSSES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.gen",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
-    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
-    p.add_argument("--out", default=None, help="run folder (default: runs/gen-<preset>)")
-    p.add_argument("--preset", default="quick", choices=sorted(gen.PRESETS))
+    p = run_parser("gen", __doc__, gen.PRESETS)
     p.add_argument(
         "--grid",
         help="variants: 'privacy_weight=0.5,1,2;utility_weight=1', a JSON list, or "

@@ -50,22 +50,14 @@ from jaxpriv.sweep import (
     parse_grid,
     stack_grid,
 )
+from train import run_parser
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).
 RESUMABLE_CONFIG = ("rounds",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.msda",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
-    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
-    p.add_argument("--out", default=None, help="run folder (default: runs/msda-<preset>)")
-    p.add_argument("--preset", default="quick", choices=sorted(msda.PRESETS))
+    p = run_parser("msda", __doc__, msda.PRESETS)
     p.add_argument(
         "--grid",
         help="variants: 'beta_dec=1,0', a JSON list, or @file.json; keys "

@@ -45,6 +45,7 @@ from jaxpriv.sweep import (
     sweep_jit,
     to_host,
 )
+from train import run_parser
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")
 DEFAULT_WEIGHTS = (1.0, 3.0)
@@ -53,16 +54,7 @@ ROLE_DEFAULTS = {k: ",".join(v) for k, v in rae.DEFAULT_ROLES.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.rae",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
-    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
-    p.add_argument("--out", default=None, help="run folder (default: runs/rae-<preset>)")
-    p.add_argument("--preset", default="quick", choices=sorted(rae.PRESETS))
+    p = run_parser("rae", __doc__, rae.PRESETS)
     for role, help_text in (
         ("required", "activities the app needs (kept)"),
         ("sensitive", "activities to hide (replaced by neutral-looking windows)"),

@@ -40,21 +40,13 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
+from train import run_parser
 
 LOSSES = ("nll", "heldout_nll")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.sensegen",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
-    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
-    p.add_argument("--out", default=None, help="run folder (default: runs/sensegen-<preset>)")
-    p.add_argument("--preset", default="quick", choices=sorted(sensegen.PRESETS))
+    p = run_parser("sensegen", __doc__, sensegen.PRESETS)
     p.add_argument(
         "--grid", help="variants: 'seed=0,1;lr=1e-3', a JSON list, or @file.json (keys lr, seed)"
     )
