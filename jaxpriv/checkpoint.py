@@ -389,12 +389,13 @@ def resume_sweep(
     sharding: jax.sharding.Sharding,
     *,
     fresh: bool = False,
+    keys: Sequence[str] = RUN_KEYS,
     comparable: Callable[[str, Any], Any] = lambda key, value: value,
 ) -> tuple[PyTree | None, list]:
     """A trainer's resume step: ``(state, history)`` of the run saved in ``ckpt``.
 
     ``(None, [])`` when there is nothing to resume (or ``fresh``). The saved run must
-    have been made with the same :data:`RUN_KEYS` of ``meta`` (compared in JSON form,
+    have been made with the same ``keys`` of ``meta`` (compared in JSON form,
     after ``comparable(key, value)``, e.g. to let more epochs continue the same run);
     otherwise a :class:`CheckpointError` says which key differs. ``init_all(hp)``'s
     shape, placed with ``sharding``, is the restore template.
@@ -402,7 +403,7 @@ def resume_sweep(
     if fresh or ckpt.latest_step() is None:
         return None, []
     saved = ckpt.restore_meta()
-    for key in RUN_KEYS:
+    for key in keys:
         wanted = json.loads(json.dumps(meta.get(key)))
         if comparable(key, saved.get(key)) != comparable(key, wanted):
             raise CheckpointError(

@@ -26,7 +26,6 @@ retrains attackers on the releases).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import gen
@@ -186,18 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     state, history = None, []
     t_start = time.time()
     try:
-        if ckpt.latest_step() is not None and not args.fresh:
-            saved = ckpt.restore_meta()
-            for key in ("config", "grid", "data", "prepared"):
-                if saved.get(key) != json.loads(json.dumps(meta[key])):
-                    raise CheckpointError(
-                        f"{out}: the checkpoint there was made with a different {key}; "
-                        "use another --out, or --fresh to start over"
-                    )
-            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
-            state, saved = ckpt.restore(template)
-            history = saved.get("history", [])
-            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
+        state, history = resume_sweep(
+            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh
+        )
         if state is None:
             state = init_all(hp)
 

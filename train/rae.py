@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.checkpoint import RUN_KEYS, Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
@@ -222,18 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = Checkpointer(out / "checkpoints", keep=2)
     state, history = None, []
     try:
-        if ckpt.latest_step() is not None and not args.fresh:
-            saved = ckpt.restore_meta()
-            for key in ("config", "grid", "roles", "data", "prepared"):
-                if saved.get(key) != json.loads(json.dumps(meta[key])):
-                    raise CheckpointError(
-                        f"{out}: the checkpoint there was made with a different {key}; "
-                        "use another --out, or --fresh to start over"
-                    )
-            template = with_sharding(jax.eval_shape(init_all, hp), vmesh.variant_sharding)
-            state, saved = ckpt.restore(template)
-            history = saved.get("history", [])
-            print(f"resuming from {out / 'checkpoints'} at epoch {int(state['epoch'][0])}")
+        state, history = resume_sweep(
+            ckpt,
+            meta,
+            init_all,
+            hp,
+            vmesh.variant_sharding,
+            fresh=args.fresh,
+            keys=(*RUN_KEYS, "roles"),
+        )
         if state is None:
             state = init_all(hp)
         t_start = time.time()
