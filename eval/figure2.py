@@ -34,7 +34,8 @@ import numpy as np
 
 from eval.attackers import FAMILIES
 from eval.config import PRESETS
-from eval.reproduce import RunRecipe, attack_scores, build_splits, context, ensure_run, mean_var
+from eval.context import EvalContext
+from eval.reproduce import RunRecipe, attack_scores, build_splits, ensure_run, mean_var
 from eval.transforms import RAW, load_transforms
 from jaxpriv import metrics
 from jaxpriv.checkpoint import CheckpointError
@@ -135,7 +136,7 @@ def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
     measured = reused or {n: {} for n in transforms.names}
     for seed in range(0 if reused else args.seeds):
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
-        ctx = context(transforms, splits, PRESETS[args.eval_preset], ds.rate_hz, seed)
+        ctx = EvalContext(transforms, splits, PRESETS[args.eval_preset], ds.rate_hz, seed)
         for task in ("activity", "gender"):
             for mode in ("static", "adaptive"):
                 for name, acc in _strongest(ctx, task, mode).items():

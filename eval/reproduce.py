@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from eval.config import EvalConfig
 from eval.context import EvalContext
 from eval.splits import EvalSplit, build_split
 from eval.transforms import TransformSet
@@ -64,18 +63,6 @@ def build_splits(
         for warning in splits[kind].warnings:
             print(f"  warning ({transforms.method}, {kind}): {warning}", file=sys.stderr)
     return splits
-
-
-def context(
-    transforms: TransformSet,
-    splits: dict[str, EvalSplit],
-    config: EvalConfig,
-    rate_hz: float,
-    seed: int,
-) -> EvalContext:
-    return EvalContext(
-        transforms=transforms, splits=splits, config=config, rate_hz=rate_hz, seed=seed
-    )
 
 
 def attack_scores(

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from eval.config import PRESETS
+from eval.context import EvalContext
 from eval.evaluators import EVALUATORS
-from eval.reproduce import RunRecipe, attack_scores, build_splits, context, ensure_run, mean_var
+from eval.reproduce import RunRecipe, attack_scores, build_splits, ensure_run, mean_var
 from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
@@ -118,7 +119,7 @@ def measure_run(path: Path, ds, args: argparse.Namespace, skip_raw: bool) -> dic
     dtw_ranks: dict[str, Any] = {}
     for seed in range(args.seeds):
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
-        ctx = context(transforms, splits, config, ds.rate_hz, seed)
+        ctx = EvalContext(transforms, splits, config, ds.rate_hz, seed)
         activity = attack_scores(ctx, "subject", "activity", "adaptive")
         static = attack_scores(ctx, "trial", "identity", "static")
         adaptive = attack_scores(ctx, "trial", "identity", "adaptive")
