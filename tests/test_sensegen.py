@@ -105,6 +105,10 @@ def test_config_checks() -> None:
         sg.SenseGenConfig(window=45, segment=10)
     with pytest.raises(ValueError, match="num_activities"):
         sg.SenseGenConfig(conditional=True)
+    with pytest.raises(ValueError, match="self_feed"):
+        sg.SenseGenConfig(self_feed=1.5)
+    with pytest.raises(ValueError, match="input_noise"):
+        sg.SenseGenConfig(input_noise=-0.1)
     # JSON round trip (checkpoints store the config as JSON lists).
     cfg = json.loads(json.dumps(dataclasses.asdict(CFG)))
     assert sg.SenseGenConfig(**cfg) == CFG
@@ -141,6 +145,45 @@ def test_truncated_bptt_carries_the_state_between_segments(data) -> None:
     _, _, nll_reset = reset(params, opt_state, batch)
     np.testing.assert_allclose(nll_reset[0], nll_K[0], rtol=1e-6)
     assert np.all(np.abs(np.asarray(nll_reset[1:] - nll_K[1:])) > 1e-5)
+
+
+def test_scheduled_sampling_feeds_the_models_own_samples(data) -> None:
+    """Feed rate 0 is teacher forcing exactly; feed rate 1 ignores every real input after
+    the first (the model sees its own draws), so changing them changes nothing."""
+    cfg = dataclasses.replace(CFG, self_feed=1.0)
+    params = sensegen_params(cfg)
+    forward = jax.jit(sg.make_segment_forward(cfg))
+    teacher = jax.jit(sg.make_segment_forward(CFG))
+    inputs = jnp.asarray(data.train["x"][:4, : CFG.segment])
+    lstm, cond, key = sg.zero_carry(cfg, 4), {}, jax.random.key(3)
+    chex.assert_trees_all_close(
+        forward(params, inputs, lstm, cond, 0.0, key),
+        teacher(params, inputs, lstm, cond, 0.0, key),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    own = forward(params, inputs, lstm, cond, 1.0, key)
+    changed = inputs.at[:, 1:].add(1.0)
+    chex.assert_trees_all_close(forward(params, changed, lstm, cond, 1.0, key), own)
+    # Half the steps fed: the real inputs matter again, and the same key repeats exactly.
+    half = forward(params, inputs, lstm, cond, 0.5, key)
+    chex.assert_trees_all_equal(half, forward(params, inputs, lstm, cond, 0.5, key))
+    assert not np.allclose(forward(params, changed, lstm, cond, 0.5, key)[1][0], half[1][0])
+
+
+def test_input_noise_perturbs_only_the_inputs_reproducibly(data) -> None:
+    cfg = dataclasses.replace(CFG, input_noise=0.3)
+    params = sensegen_params(cfg)
+    opt_state = sg._optimizer(CFG.grad_clip)(0.0).init(params)
+    batch = jax.tree.map(lambda a: a[:4], data.train)
+    noisy, clean = jax.jit(sg.make_tbptt(cfg)), jax.jit(sg.make_tbptt(CFG))
+    key = jax.random.key(1)
+    _, _, nll = noisy(params, opt_state, batch, key)
+    _, _, again = noisy(params, opt_state, batch, key)
+    _, _, other = noisy(params, opt_state, batch, jax.random.key(2))
+    _, _, base = clean(params, opt_state, batch, key)
+    chex.assert_trees_all_equal(nll, again)
+    assert not np.allclose(nll, other) and not np.allclose(nll, base)
 
 
 TRACES: collections.Counter = collections.Counter()
@@ -350,6 +393,9 @@ def test_cli_trains_resumes_and_the_loader_samples_raw_units(tmp_path, capsys) -
         (["--activities", "fly"], "not in the data"),
         (["--channels", "nothing.*"], "matches nothing"),
         (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--self-feed", "1.5"], "--self-feed must be in [0, 1]"),
+        (["--input-noise", "-1"], "--input-noise must be >= 0"),
+        (["--stride", "0"], "--stride must be >= 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(extra, message, tmp_path, capsys) -> None:

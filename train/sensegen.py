@@ -66,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", type=int, help="override the preset's BPTT segment (steps)")
     p.add_argument("--hidden", help="override the LSTM sizes, e.g. 64,64")
     p.add_argument("--components", type=int, help="override the number of mixture components")
+    p.add_argument(
+        "--stride", type=int, help="samples between training windows (default: the window)"
+    )
+    p.add_argument(
+        "--self-feed",
+        type=float,
+        help="scheduled sampling: probability of feeding the model its own sample (0-1)",
+    )
+    p.add_argument(
+        "--input-noise",
+        type=float,
+        help="std of noise on the teacher-forced inputs (standardised units)",
+    )
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
     p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
@@ -95,7 +108,7 @@ def make_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
-    for flag in ("epochs", "batch_size", "window", "segment", "components", "save_every"):
+    for flag in ("epochs", "batch_size", "window", "segment", "components", "stride", "save_every"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
@@ -107,9 +120,16 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
             "window": args.window,
             "segment": args.segment,
             "components": args.components,
+            "stride": args.stride,
+            "input_noise": args.input_noise,
+            "self_feed": args.self_feed,
         }.items()
         if v is not None
     }
+    if args.input_noise is not None and not args.input_noise >= 0:
+        raise ValueError(f"--input-noise must be >= 0, got {args.input_noise}")
+    if args.self_feed is not None and not 0 <= args.self_feed <= 1:
+        raise ValueError(f"--self-feed must be in [0, 1], got {args.self_feed}")
     if args.hidden:
         try:
             overrides["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())

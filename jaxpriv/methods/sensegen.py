@@ -70,6 +70,14 @@ class SenseGenConfig:
     embedding: int = 8  # activity embedding size
     grad_clip: float = 1.0  # global-norm gradient clipping (0: none)
     carry_segments: bool = True  # False: reset the LSTM state every segment (ablation)
+    # Std of Gaussian noise added to the teacher-forced inputs (standardised units; targets
+    # stay clean): the model learns not to trust tiny deviations of its own samples.
+    input_noise: float = 0.0
+    # Scheduled sampling (Bengio et al. 2015; "auto-conditioning" in motion synthesis):
+    # the probability that a step's input is the model's own sample instead of the real
+    # previous value, ramped up linearly over the first half of the epochs. It trains the
+    # model on its own mistakes, against the drift of free-running generation.
+    self_feed: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -91,6 +99,10 @@ class SenseGenConfig:
             raise ValueError("a conditional SenseGen needs num_activities >= 1")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
+        if not self.input_noise >= 0:
+            raise ValueError(f"input_noise must be >= 0, got {self.input_noise}")
+        if not 0 <= self.self_feed <= 1:
+            raise ValueError(f"self_feed must be in [0, 1], got {self.self_feed}")
 
     @property
     def num_channels(self) -> int:
@@ -264,33 +276,70 @@ def teacher_inputs(x_BxLxD: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.zeros_like(x_BxLxD[:, :1]), x_BxLxD[:, :-1]], axis=1)
 
 
-def make_tbptt(cfg: SenseGenConfig) -> Callable:
-    """``tbptt(params, opt_state, batch) -> (params, opt_state, nll_K)``: one batch of
-    windows, ``K = window / segment`` Adam steps (one per segment, ``lax.scan``), the LSTM
-    state carried from each segment to the next with ``stop_gradient`` (or reset to zeros
-    when ``cfg.carry_segments`` is False). ``nll_K`` is each segment's loss before its step.
-    The learning rate is the one in ``opt_state`` (``inject_hyperparams``, set by ``init``
-    from ``hp["lr"]``), so it may differ per vmapped variant."""
+def make_segment_forward(cfg: SenseGenConfig) -> Callable:
+    """``forward(params, inputs_BxSxD, lstm, cond, feed_rate, key) -> (lstm, head)``: the
+    mixtures over one segment. Teacher forcing when ``cfg.self_feed`` is 0; otherwise
+    scheduled sampling, a step scan whose input at each step is, with probability
+    ``feed_rate`` (per sequence and step, from ``key``), the model's own sample of the
+    previous step (``stop_gradient``) instead of the real one. ``cond`` holds the
+    ``activity_B`` / ``attributes_BxA`` keywords of :meth:`SenseGen.__call__`."""
     model = make_model(cfg)
+
+    def forward(p, inputs_BxSxD, lstm, cond, feed_rate, key):
+        if cfg.self_feed == 0:
+            return model.apply({"params": p}, inputs_BxSxD, lstm, **cond)
+        k_mask, k_draw = jax.random.split(key)
+        own_BxS = jax.random.bernoulli(k_mask, feed_rate, inputs_BxSxD.shape[:2])
+
+        def step(carry, xs):
+            lstm, prev_own = carry
+            real, own, k = xs
+            x_in = jnp.where(own[:, None], prev_own, real)
+            lstm, head = model.apply({"params": p}, lstm, x_in, **cond, method=SenseGen.step)
+            drawn = jax.lax.stop_gradient(sample_mixture(k, *head))
+            return (lstm, drawn), head
+
+        xs = (inputs_BxSxD.swapaxes(0, 1), own_BxS.T, jax.random.split(k_draw, own_BxS.shape[1]))
+        (lstm, _), head_S = jax.lax.scan(step, (lstm, inputs_BxSxD[:, 0]), xs)
+        return lstm, jax.tree.map(lambda a: a.swapaxes(0, 1), head_S)
+
+    return forward
+
+
+def make_tbptt(cfg: SenseGenConfig) -> Callable:
+    """``tbptt(params, opt_state, batch, key=None, feed_rate=0.0) -> (params, opt_state,
+    nll_K)``: one batch of windows, ``K = window / segment`` Adam steps (one per segment,
+    ``lax.scan``), the LSTM state carried from each segment to the next with
+    ``stop_gradient`` (or reset to zeros when ``cfg.carry_segments`` is False). ``nll_K`` is
+    each segment's loss before its step. ``key`` draws the input noise
+    (``cfg.input_noise``) and the scheduled-sampling choices (``feed_rate``, see
+    :func:`make_segment_forward`). The learning rate is the one in ``opt_state``
+    (``inject_hyperparams``, set by ``init`` from ``hp["lr"]``), so it may differ per
+    vmapped variant."""
+    forward = make_segment_forward(cfg)
     # The learning rate given here is a placeholder: update() reads opt_state's.
     optimizer = _optimizer(cfg.grad_clip)(DEFAULT_LR)
     k, s = cfg.num_segments, cfg.segment
 
-    def tbptt(params, opt_state, batch):
+    def tbptt(params, opt_state, batch, key=None, feed_rate=0.0):
         x = batch["x"]
         b, d = x.shape[0], x.shape[-1]
-        inputs_KxBxSxD = teacher_inputs(x).reshape(b, k, s, d).swapaxes(0, 1)
+        k_noise, k_feed = jax.random.split(jax.random.key(0) if key is None else key)
+        inputs = teacher_inputs(x)
+        if cfg.input_noise > 0:
+            inputs = inputs + cfg.input_noise * jax.random.normal(k_noise, inputs.shape)
+        inputs_KxBxSxD = inputs.reshape(b, k, s, d).swapaxes(0, 1)
         targets_KxBxSxD = x.reshape(b, k, s, d).swapaxes(0, 1)
         cond = _conditioning(cfg, batch)
 
         def segment_step(carry, xs):
             params, opt_state, lstm = carry
-            inputs, targets = xs
+            inputs, targets, seg_key = xs
             if not cfg.carry_segments:
                 lstm = zero_carry(cfg, b)
 
             def loss_fn(p):
-                new_lstm, head = model.apply({"params": p}, inputs, lstm, **cond)
+                new_lstm, head = forward(p, inputs, lstm, cond, feed_rate, seg_key)
                 return losses.mdn_nll(*head, targets), new_lstm
 
             (loss, new_lstm), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -300,7 +349,9 @@ def make_tbptt(cfg: SenseGenConfig) -> Callable:
             return (params, opt_state, jax.lax.stop_gradient(new_lstm)), loss
 
         (params, opt_state, _), nll_K = jax.lax.scan(
-            segment_step, (params, opt_state, zero_carry(cfg, b)), (inputs_KxBxSxD, targets_KxBxSxD)
+            segment_step,
+            (params, opt_state, zero_carry(cfg, b)),
+            (inputs_KxBxSxD, targets_KxBxSxD, jax.random.split(k_feed, k)),
         )
         return params, opt_state, nll_K
 
@@ -344,14 +395,20 @@ def make_train(cfg: SenseGenConfig) -> tuple[Callable, Callable, Callable]:
         iterations = n // b
         key = jax.random.fold_in(jax.random.wrap_key_data(state["key"]), state["epoch"])
         order = jax.random.permutation(key, n)[: iterations * b].reshape(iterations, b)
+        ramp = jnp.minimum(1.0, (state["epoch"] + 1) / max(1, cfg.epochs // 2))
+        feed_rate = cfg.self_feed * ramp
 
-        def body(carry, idx):
+        def body(carry, xs):
             params, opt_state = carry
+            idx, i = xs
             batch = jax.tree.map(lambda a: a[idx], data)
-            params, opt_state, nll_K = tbptt(params, opt_state, batch)
+            batch_key = jax.random.fold_in(jax.random.fold_in(key, 1), i)
+            params, opt_state, nll_K = tbptt(params, opt_state, batch, batch_key, feed_rate)
             return (params, opt_state), jnp.mean(nll_K)
 
-        (params, opt_state), nll = jax.lax.scan(body, (state["params"], state["opt"]), order)
+        (params, opt_state), nll = jax.lax.scan(
+            body, (state["params"], state["opt"]), (order, jnp.arange(iterations))
+        )
         nll = jnp.mean(nll)
         # A diverged variant keeps its last finite state and stops changing.
         alive = state["alive"] & _all_finite(params) & jnp.isfinite(nll)
