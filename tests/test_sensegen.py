@@ -114,6 +114,10 @@ def test_config_checks() -> None:
     assert sg.SenseGenConfig(**cfg) == CFG
     assert sg.preset_config("paper").hidden == (256, 256, 256)
     assert sg.preset_config("paper").components == 24
+    # The realistic preset is conditional by itself; the CLI keeps it so without --conditional.
+    realistic = cli.config_from(cli.build_parser().parse_args(["--preset", "realistic"]))
+    assert realistic.conditional and realistic.self_feed == 0.5
+    assert not cli.config_from(cli.build_parser().parse_args([])).conditional
 
 
 # --------------------------------------------------------------------------- training

@@ -138,7 +138,7 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
     # num_activities is a placeholder until the data are known (main replaces it).
     return sensegen.preset_config(
         args.preset,
-        conditional=args.conditional,
+        conditional=args.conditional or sensegen.PRESETS[args.preset].get("conditional", False),
         attributes=args.attributes,
         num_activities=1,
         **overrides,
