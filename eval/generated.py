@@ -208,14 +208,17 @@ def _plot_samples(g: Generated, path: Path, count: int = 3) -> Path:
         return save_figure(fig, path)
     fig, axes = plt.subplots(2, count, figsize=(4 * count, 5), sharey=True, squeeze=False)
     t = np.arange(g.real_test.shape[1]) / (g.rate_hz or 1.0)
-    for row, (label, x) in enumerate((("real", g.real_test), ("generated", g.synthetic))):
+    rows = (("real", g.real_test, g.y_test), ("generated", g.synthetic, g.y_synthetic))
+    for row, (label, x, y) in enumerate(rows):
         for i in range(count):
-            ax = axes[row][i]
+            ax, k = axes[row][i], i * len(x) // count
             for c, name in enumerate(g.channels):
-                ax.plot(t, x[i * len(x) // count, :, c], lw=0.8, label=name)
-            ax.set_title(f"{label} #{i * len(x) // count}")
+                ax.plot(t, x[k, :, c], lw=0.8, label=name)
+            activity = f" ({g.activities[y[k]]})" if y is not None and g.activities else ""
+            ax.set_title(f"{label} #{k}{activity}", fontsize=10)
             ax.grid(alpha=0.3)
-            ax.set_xlabel("time (s)" if g.rate_hz else "step")
+            if row == 1:
+                ax.set_xlabel("time (s)" if g.rate_hz else "step")
     axes[0][0].legend(fontsize=7)
     return save_figure(fig, path)
 
