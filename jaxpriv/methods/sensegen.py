@@ -10,6 +10,9 @@ next segment of the same window, so the model sees the whole window's history
 while gradients span one segment. Each window starts from a zero state with a
 zero "start" input (the mean in standardised units), so the model also learns
 the first sample and sampling starts exactly as training did.
+With ``self_feed > 0`` training uses **scheduled sampling**
+(:func:`make_segment_forward`): some inputs are the model's own draws, so
+free-running samples do not drift (docs/generators.md has the measurements).
 
 Static settings live in :class:`SenseGenConfig`; the hyperparameter pytree
 holds what may differ between parallel variants: ``lr`` and ``seed``. Sizes
@@ -75,7 +78,7 @@ class SenseGenConfig:
     input_noise: float = 0.0
     # Scheduled sampling (Bengio et al. 2015; "auto-conditioning" in motion synthesis):
     # the probability that a step's input is the model's own sample instead of the real
-    # previous value, ramped up linearly over the first half of the epochs. It trains the
+    # previous value, ramped up linearly over the first half of cfg.epochs. It trains the
     # model on its own mistakes, against the drift of free-running generation.
     self_feed: float = 0.0
 
