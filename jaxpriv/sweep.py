@@ -216,7 +216,7 @@ def _parse_product(text: str) -> Grid:
     return product_grid(**axes)
 
 
-def parse_grid(text: str) -> Grid:
+def parse_grid(text: str, allowed: Sequence[str] | None = None) -> Grid:
     """Parse a grid given on the command line.
 
     Accepted forms:
@@ -225,8 +225,21 @@ def parse_grid(text: str) -> Grid:
     * a JSON list of dicts (a single JSON dict is one variant);
     * ``"@path.json"``: a file holding either of the above.
 
-    Integer literals stay ints (seeds), anything else is a float.
+    Integer literals stay ints (seeds), anything else is a float. With ``allowed``,
+    a variant naming any other key is an error that names the variant and the keys.
     """
+    grid = _parse_grid(text)
+    if allowed is not None:
+        for i, variant in enumerate(grid):
+            unknown = sorted(set(variant) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"--grid variant {i} {variant}: unknown keys {unknown}; allowed {list(allowed)}"
+                )
+    return grid
+
+
+def _parse_grid(text: str) -> Grid:
     text = text.strip()
     if text.startswith("@"):
         path = Path(text[1:])
@@ -236,7 +249,7 @@ def parse_grid(text: str) -> Grid:
             raise ValueError(f"cannot read grid file {str(path)!r}: {err}") from err
         if content.strip().startswith("@"):
             raise ValueError(f"grid file {str(path)!r} points to another file")
-        return parse_grid(content)
+        return _parse_grid(content)
     if text.startswith(("[", "{")):
         try:
             grid = json.loads(text)
