@@ -140,6 +140,18 @@ def test_parse_grid_forms(tmp_path: Path) -> None:
     assert sweep.parse_grid(f"@{path}") == listed
 
 
+def test_parse_grid_allowed_keys(tmp_path: Path) -> None:
+    assert sweep.parse_grid("seed=0,1", allowed=("seed", "lr")) == [{"seed": 0}, {"seed": 1}]
+    with pytest.raises(
+        ValueError, match=r"variant 0 .*unknown keys \['beta'\]; allowed \['seed'\]"
+    ):
+        sweep.parse_grid("beta=1; seed=0,1", allowed=("seed",))
+    path = tmp_path / "grid.json"
+    path.write_text('[{"lam": 0.1}]')
+    with pytest.raises(ValueError, match="unknown keys"):
+        sweep.parse_grid(f"@{path}", allowed=("seed",))
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
