@@ -4,7 +4,8 @@
 checkpoint's method is a generator. The run's own data preparation is redone
 from its checkpoint (same channels, windows, split), the generator samples as
 many windows as there are held-out real ones (with the real activity mix when
-it is conditional, so TSTR has labels), and the registered generator
+it is conditional, so TSTR has labels; as the training users, drawn with their
+activities, when it is conditioned on subject attributes), and the registered generator
 evaluators write ``<run>/report/``.
 """
 
@@ -61,6 +62,31 @@ def run_method(run_dir: Path) -> str | None:
     return _meta(run_dir).get("method")
 
 
+def training_attributes(
+    train: dict[str, np.ndarray],
+    num_samples: int,
+    activity: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Standardised subject attributes of randomly drawn training windows, one per sample.
+
+    A generator conditioned on attributes is judged against the training users, so it
+    samples as them: sample ``i`` takes the attributes of a random training window with
+    activity ``activity[i]`` (of any training window when ``activity`` is None), keeping
+    the joint distribution of activity and subject. The training mean would be nobody's.
+    """
+    pool, labels = train["attributes"], train["activity"]
+    if activity is None:
+        return pool[rng.integers(0, len(pool), num_samples)]
+    out = np.empty((num_samples, pool.shape[1]), pool.dtype)
+    for a in np.unique(activity):
+        rows, where = np.flatnonzero(labels == a), np.flatnonzero(activity == a)
+        if not len(rows):
+            raise ValueError(f"no training window has activity {a}: cannot draw its subjects")
+        out[where] = pool[rng.choice(rows, len(where))]
+    return out
+
+
 @register_sampler("sensegen")
 def _sensegen(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
     from jaxpriv.methods.sensegen import prepare_sensegen_data
@@ -81,11 +107,17 @@ def _sensegen(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
     )
     y_test = data.test["activity"]
     conditional = gen.config.conditional
+    attributes = None
+    if gen.config.attributes:
+        rng = np.random.default_rng(seed)
+        chosen = training_attributes(data.train, len(y_test), y_test if conditional else None, rng)
+        attributes = chosen * gen.attribute_std + gen.attribute_mean  # sample() takes raw units
     synthetic = gen.sample(
         seed,
         len(y_test),
         data.window,
         activity=y_test if conditional else None,
+        attributes=attributes,
     )
     return Generated(
         name=gen.name,

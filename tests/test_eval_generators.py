@@ -108,3 +108,23 @@ def test_errors() -> None:
         make_ctx(channels=("a", "b"))
     with pytest.raises(ValueError, match="y_synthetic must be"):
         make_ctx(y_synthetic=np.zeros(3, np.int32))
+
+
+def test_attribute_conditioned_samples_are_drawn_as_training_users() -> None:
+    from eval.generated import training_attributes
+
+    # Three users with their own attributes; user 2 never jogs (activity 1).
+    attributes = np.repeat(np.asarray([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], np.float32), 4, 0)
+    activity = np.asarray([0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0])
+    train = {"attributes": attributes, "activity": activity}
+    wanted = np.asarray([1] * 50 + [0] * 50)
+    drawn = training_attributes(train, 100, wanted, np.random.default_rng(0))
+    assert drawn.shape == (100, 3)
+    assert not drawn[:50, 2].any()  # joggers are users 0 and 1 only
+    assert set(map(tuple, drawn[50:])) == set(map(tuple, attributes[:9:4]))  # all three walk
+    again = training_attributes(train, 100, wanted, np.random.default_rng(0))
+    np.testing.assert_array_equal(drawn, again)
+    anyone = training_attributes(train, 30, None, np.random.default_rng(1))
+    assert anyone.shape == (30, 3) and len(set(map(tuple, anyone))) == 3
+    with pytest.raises(ValueError, match="no training window has activity 5"):
+        training_attributes(train, 2, np.asarray([0, 5]), np.random.default_rng(0))

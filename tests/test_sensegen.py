@@ -109,6 +109,10 @@ def test_config_checks() -> None:
         sg.SenseGenConfig(self_feed=1.5)
     with pytest.raises(ValueError, match="input_noise"):
         sg.SenseGenConfig(input_noise=-0.1)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        sg.SenseGenConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="lr_floor"):
+        sg.SenseGenConfig(lr_floor=1.5)
     # JSON round trip (checkpoints store the config as JSON lists).
     cfg = json.loads(json.dumps(dataclasses.asdict(CFG)))
     assert sg.SenseGenConfig(**cfg) == CFG
@@ -188,6 +192,19 @@ def test_input_noise_perturbs_only_the_inputs_reproducibly(data) -> None:
     _, _, base = clean(params, opt_state, batch, key)
     chex.assert_trees_all_equal(nll, again)
     assert not np.allclose(nll, other) and not np.allclose(nll, base)
+
+
+def test_cosine_schedule_sets_each_epochs_learning_rate(data) -> None:
+    cfg = dataclasses.replace(CFG, epochs=5, lr_schedule="cosine", lr_floor=0.1)
+    factors = np.asarray([sg.lr_factor(cfg, e) for e in range(5)])
+    np.testing.assert_allclose(factors, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * np.arange(5) / 4)))
+    assert sg.lr_factor(CFG, 3) == 1.0  # constant
+    init, run_epochs, _ = sg.make_train(cfg)
+    state = jax.jit(init)(hp(0, lr=2e-3))
+    # The state after epochs 0 and 1 has trained with epoch 1's rate last.
+    state, _ = jax.jit(run_epochs, static_argnums=3)(state, hp(0, lr=2e-3), data.train, 2)
+    lr = state["opt"].hyperparams["learning_rate"]
+    np.testing.assert_allclose(lr, 2e-3 * factors[1], rtol=1e-6)
 
 
 TRACES: collections.Counter = collections.Counter()

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="std of noise on the teacher-forced inputs (standardised units)",
     )
+    p.add_argument(
+        "--lr-schedule",
+        choices=sensegen.LR_SCHEDULES,
+        help="learning rate over the epochs (cosine: down to 2%% of --lr at the last epoch)",
+    )
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
     p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
@@ -117,6 +122,7 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
             "stride": args.stride,
             "input_noise": args.input_noise,
             "self_feed": args.self_feed,
+            "lr_schedule": args.lr_schedule,
         }.items()
         if v is not None
     }
