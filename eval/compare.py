@@ -4,9 +4,10 @@
         runs/symbolic-transformer-quick [--out runs/generators-comparison.md]
 
 Reads each run's ``report/metrics.json`` (written by ``python -m eval.harness``)
-and prints, per run: SVM inliers (linear and RBF), the discriminator's
-accuracy, TSTR vs TRTR activity accuracy, and the distance to the closest
-training record against held-out real data's. Nothing is recomputed.
+and prints, per run: SVM inliers (linear and RBF), the discriminators'
+accuracy (the LSTM, and the feature forest where it ran), TSTR vs TRTR
+activity accuracy, and the distance to the closest training record against
+held-out real data's. Nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval.generators import FOREST_ROW
 from jaxpriv.run_io import format_table, write_text_atomic
 
 COLUMNS = (
@@ -24,6 +26,7 @@ COLUMNS = (
     "inliers linear",
     "inliers RBF",
     "discriminator",
+    "feature forest",
     "TSTR",
     "TRTR",
     "closest record (synthetic / real)",
@@ -43,9 +46,11 @@ def comparison_row(run: str, metrics: dict[str, Any]) -> dict[str, str]:
     for kernel, column in (("linear", "inliers linear"), ("rbf", "inliers RBF")):
         if kernel in kernels:
             row[column] = _pct(kernels[kernel]["synthetic_inliers"])
-    disc = ev.get("discriminator", {}).get("rows", {}).get("synthetic vs real")
-    if disc:
-        row["discriminator"] = f"{_pct(disc['mean'])} ({_pct(disc['low'])}-{_pct(disc['high'])})"
+    disc_rows = ev.get("discriminator", {}).get("rows", {})
+    for name, column in (("synthetic vs real", "discriminator"), (FOREST_ROW, "feature forest")):
+        if name in disc_rows:
+            d = disc_rows[name]
+            row[column] = f"{_pct(d['mean'])} ({_pct(d['low'])}-{_pct(d['high'])})"
     tstr = ev.get("tstr", {})
     if "tstr" in tstr:
         row["TSTR"] = _pct(tstr["tstr"]["accuracy"])

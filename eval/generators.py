@@ -47,6 +47,9 @@ class GenConfig:
     )
     discriminator_seeds: int = 5
     discriminator_per_side: int = 1000  # windows per side at most (same for the sanity rows)
+    # A second judge on the LSTM's splits: a random forest on hand-crafted window features.
+    feature_discriminator: bool = True
+    forest_trees: int = 200
     test_fraction: float = 0.3
     svm_kernels: tuple[str, ...] = ("linear", "rbf")
     svm_nu: float = 0.1
@@ -58,6 +61,9 @@ class GenConfig:
     tstr_seeds: int = 2
     memorization_queries: int = 2000  # synthetic and held-out samples measured (all train)
 
+
+# The discriminator's row for the feature forest (the LSTM's is "synthetic vs real").
+FOREST_ROW = "synthetic vs real (feature forest)"
 
 PRESETS: dict[str, GenConfig] = {
     # Minutes on 2 CPU cores for a few thousand windows.
@@ -86,6 +92,7 @@ PRESETS: dict[str, GenConfig] = {
         svm_max_train=200,
         marginal_max_values=5000,
         correlation_lags=(0, 1),
+        forest_trees=30,
         tstr_cnn=ClassifierConfig(features=(8, 8), dense=8, steps=60, batch_size=32),
         tstr_seeds=1,
         memorization_queries=100,
@@ -242,6 +249,13 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
         rows["synthetic vs real"] = sm.discriminator_test(
             train, syn, key=jax.random.fold_in(key, 0), **kwargs
         )
+    if cfg.feature_discriminator:
+        with ctx.step("feature-forest discriminator, the same splits"):
+            rows[FOREST_ROW] = sm.feature_discriminator_test(
+                train, syn, key=jax.random.fold_in(key, 0), rate_hz=ctx.rate_hz or 1.0,
+                channels=ctx.channels, seeds=cfg.discriminator_seeds,
+                test_fraction=cfg.test_fraction, n_estimators=cfg.forest_trees,
+            )  # fmt: skip
     with ctx.step("discriminator sanity rows (real vs real, real vs noise, held-out users)"):
         rows.update(sm.discriminator_sanity(train, other, key=jax.random.fold_in(key, 1), **kwargs))
         rows["real vs held-out users"] = sm.discriminator_test(
@@ -383,6 +397,12 @@ def _discriminator_md(r: dict[str, Any]) -> list[str]:
         "windows: the floor), real vs matched noise (the ceiling), and real vs the held-out "
         "users' real windows (how far other people's data already is)."
     )
+    if FOREST_ROW in r["rows"]:
+        note += (
+            " The feature-forest row is a second judge on the LSTM's own splits: a random "
+            "forest on hand-crafted window features (amplitude, percentiles, mean absolute "
+            "difference, dominant frequencies, spectral entropy)."
+        )
     return [format_table(rows, cols), "", note]
 
 

@@ -20,7 +20,9 @@ mismatched sample shapes, NaN/inf, too few samples). What each metric does with 
 - :func:`discriminator_test` (seed 000): an :class:`~jaxpriv.nn.sequence_classifier.LSTMClassifier`
   trained to tell real (label 0) from synthetic (label 1) windows; see its docstring.
   :func:`discriminator_sanity` shows the test has power (real vs real ~ 50%, real vs
-  Gaussian noise ~ 100%).
+  Gaussian noise ~ 100%). :func:`feature_discriminator_test` asks the same question of a
+  random forest on hand-crafted window features, on the same splits: a second, differently
+  blind judge (it sees roughness and spectra at once, but not the order of events).
 - :func:`marginal_distances`: per channel (windows: all values of the channel, pooled over
   windows and time) or per column (rows), the two-sample KS statistic and the 1-Wasserstein
   distance (also divided by the real values' std, comparable across channels).
@@ -50,7 +52,7 @@ from scipy import stats
 from sklearn.svm import OneClassSVM
 
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
-from jaxpriv.features import window_features
+from jaxpriv.features import fit_random_forest, window_features
 from jaxpriv.metrics import classification_metrics
 from jaxpriv.nn.sequence_classifier import LSTMClassifier
 from jaxpriv.sweep import make_variant_mesh, sweep_jit, to_host
@@ -401,6 +403,56 @@ def discriminator_test(
         "accuracy_per_seed": [float(a) for a in scores["accuracy"]],
         "real_recall": float(scores["real_recall"].mean()),
         "synthetic_recall": float(scores["synthetic_recall"].mean()),
+        "seeds": seeds,
+        "train_per_side": plan.train_per_side,
+        "test_per_side": plan.test_per_side,
+    }
+
+
+def feature_discriminator_test(
+    real: Any,
+    synthetic: Any,
+    *,
+    rate_hz: float,
+    channels: Sequence[str],
+    seeds: int = 5,
+    test_fraction: float = 0.3,
+    key: jax.Array,
+    max_per_side: int | None = None,
+    n_estimators: int = 200,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Held-out accuracy of a random forest on window features telling real from synthetic.
+
+    The features are :func:`jaxpriv.features.window_features` (per channel and magnitude:
+    amplitude, percentiles, mean absolute difference, dominant frequencies, spectral
+    entropy) of the standardized windows. The seeds' subsamples and train/test splits are
+    exactly those of :func:`discriminator_test` with the same arguments and ``key``
+    (:func:`discriminator_plan`), so the two judges are compared on the same windows; seed
+    ``s`` also seeds its forest. Returns the same fields as :func:`discriminator_test`.
+    """
+    plan = discriminator_plan(
+        real, synthetic, seeds=seeds, test_fraction=test_fraction, key=key,
+        max_per_side=max_per_side,
+    )  # fmt: skip
+    features = window_features(plan.x, rate_hz, channels)
+    accuracy, real_recall, synthetic_recall = [], [], []
+    for s in range(seeds):
+        train = np.flatnonzero(plan.weight[s] > 0)
+        forest = fit_random_forest(
+            features[train], plan.y[train], seed=s, n_estimators=n_estimators
+        )
+        y, predicted = plan.y[plan.test[s]], forest.predict(features[plan.test[s]])
+        accuracy.append(float(np.mean(predicted == y)))
+        real_recall.append(float(np.mean(predicted[y == 0] == 0)))
+        synthetic_recall.append(float(np.mean(predicted[y == 1] == 1)))
+    return {
+        **t_interval(accuracy, level),
+        "level": level,
+        "interval": "student-t over seeds",
+        "accuracy_per_seed": accuracy,
+        "real_recall": float(np.mean(real_recall)),
+        "synthetic_recall": float(np.mean(synthetic_recall)),
         "seeds": seeds,
         "train_per_side": plan.train_per_side,
         "test_per_side": plan.test_per_side,

@@ -18,7 +18,8 @@ def _metrics(disc: float, tstr: float, copies: int) -> dict:
             },
             "discriminator": {
                 "rows": {
-                    "synthetic vs real": {"mean": disc, "low": disc - 0.02, "high": disc + 0.02}
+                    "synthetic vs real": {"mean": disc, "low": disc - 0.02, "high": disc + 0.02},
+                    "synthetic vs real (feature forest)": {"mean": 0.9, "low": 0.85, "high": 0.95},
                 }
             },
             "tstr": {"tstr": {"accuracy": tstr}, "trtr": {"accuracy": 0.99}},
@@ -41,8 +42,11 @@ def test_one_row_per_run_with_every_column(tmp_path, capsys) -> None:
     out = tmp_path / "table.md"
     assert compare.main([*runs, "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("| run | inliers linear | inliers RBF | discriminator")
-    assert "| 80.0% | 25.0% | 74.0% (72.0%-76.0%) | 90.0% | 99.0% | 4.5 / 3.5 | 0 |" in lines[2]
+    assert lines[0].startswith("| run | inliers linear | inliers RBF | discriminator | feature")
+    assert (
+        "| 80.0% | 25.0% | 74.0% (72.0%-76.0%) | 90.0% (85.0%-95.0%) | 90.0% | 99.0% | 4.5 / 3.5 "
+        "| 0 |" in lines[2]
+    )
     assert lines[3].endswith("| 3 |") and "51.0%" in lines[3]
     assert "Generators compared" in out.read_text()
 

@@ -59,6 +59,7 @@ def test_every_evaluator_runs_on_windows(windows_result) -> None:
     rows = ev["discriminator"]["rows"]
     assert list(rows) == [
         "synthetic vs real",
+        "synthetic vs real (feature forest)",
         "real vs real",
         "real vs noise",
         "real vs held-out users",

@@ -121,6 +121,7 @@ def test_config_checks() -> None:
     # The realistic preset is conditional by itself; the CLI keeps it so without --conditional.
     realistic = cli.config_from(cli.build_parser().parse_args(["--preset", "realistic"]))
     assert realistic.conditional and realistic.self_feed == 0.5
+    assert realistic.lr_schedule == "cosine"
     assert not cli.config_from(cli.build_parser().parse_args([])).conditional
 
 
