@@ -205,7 +205,11 @@ def register(name: str) -> Callable[[GenEvaluator], GenEvaluator]:
 
 
 def _take(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x if len(x) <= n else x[np.sort(rng.choice(len(x), n, replace=False))]
+    return x[_take_rows(len(x), n, rng)]
+
+
+def _take_rows(size: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    return np.arange(size) if size <= n else np.sort(rng.choice(size, n, replace=False))
 
 
 # ---------------------------------------------------------------- evaluators
@@ -239,7 +243,13 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
     # floor (about 50%); held-out users show how far other people's real data already is.
     order = rng.permutation(len(ctx.real_train))
     train, other = ctx.real_train[order[:n]], ctx.real_train[order[n : 2 * n]]
-    test, syn = _take(ctx.real_test, n, rng), _take(ctx.synthetic, n, rng)
+    test = _take(ctx.real_test, n, rng)
+    syn_rows = _take_rows(len(ctx.synthetic), n, rng)
+    syn = ctx.synthetic[syn_rows]
+    # A conditional generator's windows have activities: break the accuracy down by them.
+    groups = None
+    if ctx.y_train is not None and ctx.y_synthetic is not None:
+        groups = (ctx.y_train[order[:n]], ctx.y_synthetic[syn_rows])
     kwargs = dict(
         seeds=cfg.discriminator_seeds, cfg=cfg.discriminator, test_fraction=cfg.test_fraction
     )
@@ -247,13 +257,13 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
     rows = {}
     with ctx.step(f"LSTM discriminator, {cfg.discriminator_seeds} seeds, {n} windows a side"):
         rows["synthetic vs real"] = sm.discriminator_test(
-            train, syn, key=jax.random.fold_in(key, 0), **kwargs
+            train, syn, key=jax.random.fold_in(key, 0), groups=groups, **kwargs
         )
     if cfg.feature_discriminator:
         with ctx.step("feature-forest discriminator, the same splits"):
             rows[FOREST_ROW] = sm.feature_discriminator_test(
                 train, syn, key=jax.random.fold_in(key, 0), rate_hz=ctx.rate_hz or 1.0,
-                channels=ctx.channels, seeds=cfg.discriminator_seeds,
+                channels=ctx.channels, seeds=cfg.discriminator_seeds, groups=groups,
                 test_fraction=cfg.test_fraction, n_estimators=cfg.forest_trees,
             )  # fmt: skip
     with ctx.step("discriminator sanity rows (real vs real, real vs noise, held-out users)"):
@@ -261,7 +271,10 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
         rows["real vs held-out users"] = sm.discriminator_test(
             train, test, key=jax.random.fold_in(key, 2), **kwargs
         )
-    return {"chance": 0.5, "per_side": n, "rows": rows}
+    out = {"chance": 0.5, "per_side": n, "rows": rows}
+    if groups is not None and ctx.activity_names:
+        out["group_names"] = {str(i): name for i, name in enumerate(ctx.activity_names)}
+    return out
 
 
 @register("marginals")
@@ -355,8 +368,9 @@ def evaluate_generator(ctx: GenContext, names: Sequence[str] | None = None) -> d
     }
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def _pct(x: float | None) -> str:
+    # None: a NaN (e.g. no real window of an activity among the test rows) read back from JSON.
+    return "n/a" if x is None or np.isnan(x) else f"{100 * x:.1f}%"
 
 
 def _inliers_md(r: dict[str, Any]) -> list[str]:
@@ -403,7 +417,33 @@ def _discriminator_md(r: dict[str, Any]) -> list[str]:
             "forest on hand-crafted window features (amplitude, percentiles, mean absolute "
             "difference, dominant frequencies, spectral entropy)."
         )
-    return [format_table(rows, cols), "", note]
+    return [format_table(rows, cols), "", note, *_per_activity_md(r)]
+
+
+def _per_activity_md(r: dict[str, Any]) -> list[str]:
+    """Where the discriminators win: accuracy on each activity's held-out windows."""
+    judged = {k: v for k, v in r["rows"].items() if "per_group" in v}
+    if not judged:
+        return []
+    names = r.get("group_names", {})
+    groups = sorted({g for v in judged.values() for g in v["per_group"]}, key=int)
+    rows = []
+    for g in groups:
+        row = {"activity": names.get(g, g)}
+        for label, v in judged.items():
+            cell = v["per_group"].get(g)
+            if cell:
+                row[label] = (
+                    f"{_pct(cell['accuracy'])} (real {_pct(cell['real_recall'])}, "
+                    f"synthetic {_pct(cell['synthetic_recall'])}; {cell['test_windows']})"
+                )
+        rows.append(row)
+    cols = ["activity", *judged]
+    note = (
+        "Per activity: accuracy on its held-out windows over all seeds (recall of real and "
+        "of synthetic windows; number of test windows). 50% = that activity fools the judge."
+    )
+    return ["", format_table(rows, cols), "", note]
 
 
 def _marginals_md(r: dict[str, Any]) -> list[str]:

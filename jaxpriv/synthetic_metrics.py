@@ -120,9 +120,14 @@ def _host_rng(key: jax.Array) -> np.random.Generator:
 
 
 def _subsample(x: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
-    if cap is None or len(x) <= cap:
-        return x
-    return x[np.sort(rng.choice(len(x), cap, replace=False))]
+    return x[_subsample_rows(len(x), cap, rng)]
+
+
+def _subsample_rows(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices of at most ``cap`` of ``n`` rows (all rows, no draw, when fewer)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(rng.choice(n, cap, replace=False))
 
 
 # ---------------------------------------------------------------- one-class SVM (seed 004)
@@ -267,6 +272,7 @@ class DiscriminatorPlan:
     test: np.ndarray  # (S, M) int32 row indices, M = 2 * test_per_side
     train_per_side: int
     test_per_side: int
+    group: np.ndarray | None = None  # (N,) int32 label of each row (e.g. activity), if given
 
 
 def discriminator_plan(
@@ -277,23 +283,38 @@ def discriminator_plan(
     test_fraction: float = 0.3,
     key: jax.Array,
     max_per_side: int | None = None,
+    groups: tuple[Any, Any] | None = None,
 ) -> DiscriminatorPlan:
     """Pool, standardize (real's per-channel statistics) and split for every seed.
 
     ``max_per_side`` first subsamples each side once (the pooled shape, hence the compiled
     program, is then the same for every call with enough samples on both sides); each seed
     then uses ``n = min(#real, #synthetic)`` rows of each side, ``round(test_fraction * n)``
-    of them held out.
+    of them held out. ``groups`` (optional): an int label per real and per synthetic window
+    (e.g. the activity), kept in ``plan.group`` so accuracy can be broken down by it.
     """
     real = _samples(real, "real", windows=True)
     syn = _samples(synthetic, "synthetic", windows=True)
     _same_shape(real, "real", syn, "synthetic")
+    if groups is not None:
+        groups = tuple(np.asarray(g) for g in groups)
+        for g, side, x in zip(groups, ("real", "synthetic"), (real, syn), strict=True):
+            if g.shape != (len(x),) or not np.issubdtype(g.dtype, np.integer):
+                raise ValueError(
+                    f"groups: need one int label per {side} window ({len(x)},), got "
+                    f"{g.dtype} {g.shape}"
+                )
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive int, got {seeds!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = _host_rng(key)
-    real, syn = _subsample(real, max_per_side, rng), _subsample(syn, max_per_side, rng)
+    real_rows = _subsample_rows(len(real), max_per_side, rng)
+    syn_rows = _subsample_rows(len(syn), max_per_side, rng)
+    real, syn = real[real_rows], syn[syn_rows]
+    group = None
+    if groups is not None:
+        group = np.concatenate([groups[0][real_rows], groups[1][syn_rows]]).astype(np.int32)
     n = min(len(real), len(syn))
     n_test = round(test_fraction * n)
     if n_test < 1 or n - n_test < 1:
@@ -312,7 +333,7 @@ def discriminator_plan(
         weight[s, r[n_test:]] = weight[s, f[n_test:]] = 1.0
         test[s] = np.concatenate([r[:n_test], f[:n_test]])
     keys = jax.random.split(jax.random.fold_in(key, 1), seeds)
-    return DiscriminatorPlan(x, y, keys, weight, test, n - n_test, n_test)
+    return DiscriminatorPlan(x, y, keys, weight, test, n - n_test, n_test, group)
 
 
 @functools.cache
@@ -337,7 +358,8 @@ def fit_discriminators(plan: DiscriminatorPlan, cfg: DiscriminatorConfig) -> Any
 def score_discriminators(
     plan: DiscriminatorPlan, cfg: DiscriminatorConfig, params: Any
 ) -> dict[str, np.ndarray]:
-    """Per-seed held-out ``accuracy``, ``real_recall`` and ``synthetic_recall`` ``(S,)``."""
+    """Per-seed held-out ``accuracy``, ``real_recall`` and ``synthetic_recall`` ``(S,)``,
+    and ``hit`` ``(S, M)``: whether each of ``plan.test``'s rows was classified right."""
     seeds, m = plan.test.shape
     vmesh, _, predict = _discriminator_programs(cfg, seeds)
     params = vmesh.pad(params)
@@ -354,6 +376,7 @@ def score_discriminators(
         "accuracy": hit.mean(axis=1),
         "real_recall": np.where(truth == 0, hit, 0).sum(1) / (truth == 0).sum(1),
         "synthetic_recall": np.where(truth == 1, hit, 0).sum(1) / (truth == 1).sum(1),
+        "hit": hit,
     }
 
 
@@ -378,6 +401,7 @@ def discriminator_test(
     test_fraction: float = 0.3,
     key: jax.Array,
     max_per_side: int | None = None,
+    groups: tuple[Any, Any] | None = None,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Held-out accuracy of LSTMs telling ``real`` from ``synthetic`` windows (50% = can't).
@@ -389,24 +413,49 @@ def discriminator_test(
     The interval is a Student-t interval of the mean over seeds (``level``): it covers the
     seed-to-seed spread, which includes the choice of test windows; with one seed it is
     degenerate (``low = high = mean``). Also reported: the mean recall of each class (a
-    discriminator calling everything "real" has accuracy 0.5 but recalls 1 and 0).
+    discriminator calling everything "real" has accuracy 0.5 but recalls 1 and 0), and with
+    ``groups`` (an int label per real and per synthetic window, e.g. the activity)
+    ``per_group``: the accuracy on each group's held-out windows, pooled over seeds.
     """
     plan = discriminator_plan(
         real, synthetic, seeds=seeds, test_fraction=test_fraction, key=key,
-        max_per_side=max_per_side,
+        max_per_side=max_per_side, groups=groups,
     )  # fmt: skip
-    scores = score_discriminators(plan, cfg, fit_discriminators(plan, cfg))
-    return {
-        **t_interval(scores["accuracy"], level),
+    hit = score_discriminators(plan, cfg, fit_discriminators(plan, cfg))["hit"]
+    return _judgement(plan, hit, level)
+
+
+def _judgement(plan: DiscriminatorPlan, hit_SxM: np.ndarray, level: float) -> dict[str, Any]:
+    """The report of a discriminator test from whether each held-out row was judged right."""
+    truth = plan.y[plan.test]
+    accuracy = hit_SxM.mean(axis=1)
+    out = {
+        **t_interval(accuracy, level),
         "level": level,
         "interval": "student-t over seeds",
-        "accuracy_per_seed": [float(a) for a in scores["accuracy"]],
-        "real_recall": float(scores["real_recall"].mean()),
-        "synthetic_recall": float(scores["synthetic_recall"].mean()),
-        "seeds": seeds,
+        "accuracy_per_seed": [float(a) for a in accuracy],
+        "real_recall": float(np.mean(hit_SxM, axis=1, where=truth == 0).mean()),
+        "synthetic_recall": float(np.mean(hit_SxM, axis=1, where=truth == 1).mean()),
+        "seeds": len(accuracy),
         "train_per_side": plan.train_per_side,
         "test_per_side": plan.test_per_side,
     }
+    if plan.group is not None:
+        group = plan.group[plan.test]
+        out["per_group"] = {
+            str(g): {
+                "accuracy": float(hit_SxM[group == g].mean()),
+                "real_recall": _mean_or_nan(hit_SxM[(group == g) & (truth == 0)]),
+                "synthetic_recall": _mean_or_nan(hit_SxM[(group == g) & (truth == 1)]),
+                "test_windows": int(np.sum(group == g)),
+            }
+            for g in np.unique(group).tolist()
+        }
+    return out
+
+
+def _mean_or_nan(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else float("nan")
 
 
 def feature_discriminator_test(
@@ -419,6 +468,7 @@ def feature_discriminator_test(
     test_fraction: float = 0.3,
     key: jax.Array,
     max_per_side: int | None = None,
+    groups: tuple[Any, Any] | None = None,
     n_estimators: int = 200,
     level: float = 0.95,
 ) -> dict[str, Any]:
@@ -433,30 +483,17 @@ def feature_discriminator_test(
     """
     plan = discriminator_plan(
         real, synthetic, seeds=seeds, test_fraction=test_fraction, key=key,
-        max_per_side=max_per_side,
+        max_per_side=max_per_side, groups=groups,
     )  # fmt: skip
     features = window_features(plan.x, rate_hz, channels)
-    accuracy, real_recall, synthetic_recall = [], [], []
+    hit = np.empty(plan.test.shape, bool)
     for s in range(seeds):
         train = np.flatnonzero(plan.weight[s] > 0)
         forest = fit_random_forest(
             features[train], plan.y[train], seed=s, n_estimators=n_estimators
         )
-        y, predicted = plan.y[plan.test[s]], forest.predict(features[plan.test[s]])
-        accuracy.append(float(np.mean(predicted == y)))
-        real_recall.append(float(np.mean(predicted[y == 0] == 0)))
-        synthetic_recall.append(float(np.mean(predicted[y == 1] == 1)))
-    return {
-        **t_interval(accuracy, level),
-        "level": level,
-        "interval": "student-t over seeds",
-        "accuracy_per_seed": accuracy,
-        "real_recall": float(np.mean(real_recall)),
-        "synthetic_recall": float(np.mean(synthetic_recall)),
-        "seeds": seeds,
-        "train_per_side": plan.train_per_side,
-        "test_per_side": plan.test_per_side,
-    }
+        hit[s] = forest.predict(features[plan.test[s]]) == plan.y[plan.test[s]]
+    return _judgement(plan, hit, level)
 
 
 def matched_noise(x: Any, n: int, key: jax.Array) -> np.ndarray:

@@ -67,6 +67,16 @@ def test_every_evaluator_runs_on_windows(windows_result) -> None:
     assert ev["discriminator"]["per_side"] == 60  # the preset caps every set alike
     assert all(len(r["accuracy_per_seed"]) == 3 for r in rows.values())
     assert rows["real vs noise"]["mean"] > rows["real vs real"]["mean"]
+    # The generator is conditional: both judges break their accuracy down by activity.
+    for row in ("synthetic vs real", "synthetic vs real (feature forest)"):
+        per = rows[row]["per_group"]
+        assert set(per) <= {"0", "1", "2"} and len(per) >= 2
+        n = sum(g["test_windows"] for g in per.values())
+        assert n == 2 * rows[row]["test_per_side"] * 3  # every held-out window of 3 seeds
+        pooled = sum(g["accuracy"] * g["test_windows"] for g in per.values()) / n
+        np.testing.assert_allclose(pooled, rows[row]["mean"], atol=1e-9)
+    assert "per_group" not in rows["real vs real"]
+    assert ev["discriminator"]["group_names"] == {"0": "slow", "1": "mid", "2": "fast"}
     assert ev["marginals"]["synthetic"]["names"] == list(CHANNELS)
     assert ev["correlation"]["lags"] == [0, 1] and set(ev["correlation"]["per_lag"]) == {"0", "1"}
     assert ev["tstr"]["classes"] == ["slow", "mid", "fast"] and ev["tstr"]["num_classes"] == 3
@@ -81,6 +91,8 @@ def test_markdown_has_a_table_per_evaluator(windows_result) -> None:
         assert f"## {title}" in md
     assert "| real vs noise |" in md and "| acc.y |" in md
     assert "Exact copies: 10 of 100." in md
+    assert "| activity | synthetic vs real | synthetic vs real (feature forest) |" in md
+    assert "| slow | " in md and "| fast | " in md
     assert md.count("|---|") >= 6
 
 

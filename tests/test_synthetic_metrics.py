@@ -209,6 +209,25 @@ def test_feature_forest_judges_on_the_lstms_splits(real) -> None:
         sm.feature_discriminator_test(real["a"], real["b"], **{**kw, "channels": ("a",)})
 
 
+def test_accuracy_per_group_finds_where_the_judge_wins(real) -> None:
+    """Synthetic windows that are real ones (group 0) or rough copies (group 1): the forest
+    is at chance on group 0 and right on group 1; groups do not change the splits."""
+    kw = dict(rate_hz=50.0, channels=("a", "b", "c"), seeds=3, key=jax.random.key(6))
+    half = len(real["b"]) // 2
+    noise = 0.5 * np.random.default_rng(8).standard_normal(real["b"][half:].shape)
+    mixed = np.concatenate([real["b"][:half], real["b"][half:] + noise]).astype(np.float32)
+    groups = (np.zeros(len(real["a"]), int), (np.arange(len(mixed)) >= half).astype(int))
+    judged = sm.feature_discriminator_test(real["a"], mixed, groups=groups, **kw)
+    plain = sm.feature_discriminator_test(real["a"], mixed, **kw)
+    assert judged["accuracy_per_seed"] == plain["accuracy_per_seed"] and "per_group" not in plain
+    per = judged["per_group"]
+    assert per["1"]["synthetic_recall"] > 0.9 and per["0"]["synthetic_recall"] < 0.7
+    assert np.isnan(per["1"]["real_recall"])  # no real window is in group 1
+    assert per["0"]["test_windows"] + per["1"]["test_windows"] == 3 * 2 * 90
+    with pytest.raises(ValueError, match="one int label per synthetic window"):
+        sm.discriminator_plan(real["a"], mixed, key=kw["key"], groups=(groups[0], groups[1][:5]))
+
+
 def test_discriminator_errors(real) -> None:
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="too few samples"):
