@@ -9,7 +9,9 @@ samples; then the LSTM discriminator of the harness's ``quick`` preset
 generated ones. Unlike the harness, every run gets the same number of windows
 a side, so runs with other strides or held-out sets compare fairly, and the
 sanity rows are skipped (they do not depend on the generator; see a run's
-harness report). The diagnostics say *why* a discriminator wins:
+harness report). The harness's feature forest judges the same splits
+(``forest``), and for conditional runs both judges' accuracy per activity is
+recorded (``per_activity``). The diagnostics say *why* a discriminator wins:
 
 - ``offset``: the spread (std over windows) of each window's mean, relative to
   the real windows' (1 = as real; drifting samples are far above 1);
@@ -47,11 +49,18 @@ def measure(run: Path, per_side: int, seed: int) -> dict:
     g = SAMPLERS["sensegen"](run, None, seed)
     n = min(per_side, len(g.real_test), len(g.synthetic), len(g.real_train))
     rng = np.random.default_rng(seed)
-    real = g.real_train[rng.permutation(len(g.real_train))[:n]]
-    synthetic = g.synthetic[rng.permutation(len(g.synthetic))[:n]]
+    real_rows = rng.permutation(len(g.real_train))[:n]
+    syn_rows = rng.permutation(len(g.synthetic))[:n]
+    real, synthetic = g.real_train[real_rows], g.synthetic[syn_rows]
+    groups = None if g.y_synthetic is None else (g.y_train[real_rows], g.y_synthetic[syn_rows])
+    cfg = PRESETS["quick"]
     result = sm.discriminator_test(
-        real, synthetic, key=jax.random.key(seed), seeds=5, cfg=PRESETS["quick"].discriminator
+        real, synthetic, key=jax.random.key(seed), seeds=5, cfg=cfg.discriminator, groups=groups
     )
+    forest = sm.feature_discriminator_test(
+        real, synthetic, key=jax.random.key(seed), seeds=5, groups=groups,
+        rate_hz=g.rate_hz, channels=g.channels, n_estimators=cfg.forest_trees,
+    )  # fmt: skip
     offset = synthetic.mean(axis=1).std(axis=0) / real.mean(axis=1).std(axis=0)
     return {
         "run": str(run),
@@ -62,6 +71,14 @@ def measure(run: Path, per_side: int, seed: int) -> dict:
         "accuracy_per_seed": result["accuracy_per_seed"],
         "offset_ratio": offset.round(2).tolist(),
         "kurtosis": {"synthetic": _kurtosis(synthetic), "real": _kurtosis(real)},
+        "forest": {k: forest[k] for k in ("mean", "low", "high", "accuracy_per_seed")},
+        "per_activity": {
+            g.activities[int(a)]: {
+                "lstm": v["accuracy"],
+                "forest": forest["per_group"][a]["accuracy"],
+            }
+            for a, v in result.get("per_group", {}).items()
+        },
     }
 
 
@@ -86,10 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         {"machine": f"{platform.machine()}, {jax.device_count()} {jax.default_backend()}",
          "jax": jax.__version__, "rows": rows},
     )  # fmt: skip
-    columns = ["run", "discriminator (95% CI)", "offset x / y / z", "kurtosis (real)"]
+    columns = [
+        "run", "discriminator (95% CI)", "feature forest", "offset x / y / z", "kurtosis (real)",
+    ]  # fmt: skip
     table = [
         dict(zip(columns, [
             r["run"], f"{r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})",
+            f"{r['forest']['mean']:.1%}",
             " / ".join(f"{v:.2f}" for v in r["offset_ratio"]),
             f"{r['kurtosis']['synthetic']:.2f} ({r['kurtosis']['real']:.2f})",
         ], strict=True))
