@@ -122,6 +122,8 @@ def test_config_checks() -> None:
     realistic = cli.config_from(cli.build_parser().parse_args(["--preset", "realistic"]))
     assert realistic.conditional and realistic.self_feed == 0.5
     assert realistic.lr_schedule == "cosine"
+    constant = cli.build_parser().parse_args(["--preset", "realistic", "--lr-schedule", "constant"])
+    assert cli.config_from(constant).lr_schedule == "constant"
     assert not cli.config_from(cli.build_parser().parse_args([])).conditional
 
 
