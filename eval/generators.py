@@ -205,11 +205,7 @@ def register(name: str) -> Callable[[GenEvaluator], GenEvaluator]:
 
 
 def _take(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x[_take_rows(len(x), n, rng)]
-
-
-def _take_rows(size: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    return np.arange(size) if size <= n else np.sort(rng.choice(size, n, replace=False))
+    return x[sm.subsample_rows(len(x), n, rng)]
 
 
 # ---------------------------------------------------------------- evaluators
@@ -244,7 +240,7 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
     order = rng.permutation(len(ctx.real_train))
     train, other = ctx.real_train[order[:n]], ctx.real_train[order[n : 2 * n]]
     test = _take(ctx.real_test, n, rng)
-    syn_rows = _take_rows(len(ctx.synthetic), n, rng)
+    syn_rows = sm.subsample_rows(len(ctx.synthetic), n, rng)
     syn = ctx.synthetic[syn_rows]
     # A conditional generator's windows have activities: break the accuracy down by them.
     groups = None

@@ -120,10 +120,10 @@ def _host_rng(key: jax.Array) -> np.random.Generator:
 
 
 def _subsample(x: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
-    return x[_subsample_rows(len(x), cap, rng)]
+    return x[subsample_rows(len(x), cap, rng)]
 
 
-def _subsample_rows(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+def subsample_rows(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
     """Sorted row indices of at most ``cap`` of ``n`` rows (all rows, no draw, when fewer)."""
     if cap is None or n <= cap:
         return np.arange(n)
@@ -309,8 +309,8 @@ def discriminator_plan(
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = _host_rng(key)
-    real_rows = _subsample_rows(len(real), max_per_side, rng)
-    syn_rows = _subsample_rows(len(syn), max_per_side, rng)
+    real_rows = subsample_rows(len(real), max_per_side, rng)
+    syn_rows = subsample_rows(len(syn), max_per_side, rng)
     real, syn = real[real_rows], syn[syn_rows]
     group = None
     if groups is not None:
