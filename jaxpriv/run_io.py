@@ -6,7 +6,8 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,25 +18,101 @@ from jaxpriv.checkpoint import library_versions
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half-written file."""
+    """Write ``data`` to ``path`` so that a reader, or a crash, sees the old file or the new one.
+
+    The bytes go to a new temporary file in the same folder, are flushed and fsynced, and
+    the file is renamed over ``path``; then the folder is fsynced so that the rename
+    survives a power cut (best effort: some platforms cannot open a folder). The file gets
+    the mode ``open`` would give it (``0o666`` less the umask): the kernel applies the
+    umask when the file is created, and the process umask is never changed, since other
+    threads (e.g. Orbax's asynchronous checkpoint writers) may be creating files meanwhile.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        make_readable(tmp)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
+
+
+def _create_temp_file(folder: Path, *, prefix: str, suffix: str) -> tuple[int, str]:
+    """Create a new file with a random name in ``folder``; return its descriptor and path.
+
+    Like ``tempfile.mkstemp`` (``O_EXCL``, so never an existing file or a planted link),
+    but with mode ``0o666``, which the kernel reduces by the umask as ``open`` does;
+    ``mkstemp`` makes 0600 files, which would need the umask to be read to fix.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = os.path.join(folder, f"{prefix}{secrets.token_hex(8)}{suffix}")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name {prefix}*{suffix} in {folder}")
+
+
+def fsync_directory(folder: str | Path) -> None:
+    """fsync a folder, so that renames and new files in it are on disk. Best effort: a
+    platform that cannot open folders (Windows) or a file system that refuses to sync one
+    is skipped silently."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_PROC_STATUS = "/proc/self/status"
+
+
+def current_umask(probe_folder: str | Path | None = None) -> int:
+    """The process umask, read without changing it.
+
+    ``os.umask`` can only be read by setting it, and for that moment files created by other
+    threads get the wrong permissions. Linux (4.7+) reports it in ``/proc/self/status``
+    ("Umask:" line). Elsewhere, a file is created with mode ``0o666`` in ``probe_folder``
+    (removed at once) and the permission bits the kernel cleared are read off it (the
+    execute bits, which files do not get, then read as 0); without a folder, or if that
+    fails, the common default ``0o022`` is assumed.
+    """
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    if probe_folder is not None:
+        try:
+            fd, probe = _create_temp_file(Path(probe_folder), prefix=".umask.", suffix=".tmp")
+        except OSError:
+            return 0o022
+        try:
+            return 0o666 & ~stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+            Path(probe).unlink(missing_ok=True)
+    return 0o022
 
 
 def make_readable(path: str | Path) -> None:
-    """Give a file made by ``mkstemp`` (mode 0600) the permissions ``open`` would have."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    """Give a file made by ``mkstemp`` (mode 0600) the permissions ``open`` would have
+    (``0o666`` less the umask, read by :func:`current_umask` without changing it)."""
+    os.chmod(path, 0o666 & ~current_umask(Path(path).parent))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
