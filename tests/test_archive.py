@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxpriv.data import archive as archive_module
 from jaxpriv.data.archive import DEFAULT_MAX_BYTES, extract_zip, prepare_motionsense
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.motionsense import DATA_FOLDER, SUBJECTS_FILE, load_motionsense
@@ -301,3 +302,120 @@ def test_prepare_existing_out_dir(source: Path, tmp_path: Path) -> None:
     prepare_motionsense(source, out, overwrite=True)
     assert not (out / "mine.txt").exists()
     assert_same_dataset(out, source)
+
+
+# ---------------------------------------------------------------------------- replacing a folder
+
+
+def swap_supported(tmp_path: Path) -> bool:
+    a, b = tmp_path / "swap_a", tmp_path / "swap_b"
+    a.mkdir()
+    b.mkdir()
+    (a / "in_a").touch()
+    try:
+        done = archive_module._exchange(a, b)
+        assert not done or (b / "in_a").exists()
+        return done
+    finally:
+        shutil.rmtree(a)
+        shutil.rmtree(b)
+
+
+def watch_target(monkeypatch: pytest.MonkeyPatch, target: Path, complete: list) -> list[str]:
+    """Record every rename/swap/removal and check, before and after each, that ``target``
+    is a folder holding one of the ``complete`` file sets (old or new)."""
+    steps: list[str] = []
+
+    def check(when: str) -> None:
+        assert target.is_dir(), f"{target} missing {when}"
+        files = {
+            p.relative_to(target).as_posix(): p.read_bytes()
+            for p in sorted(target.rglob("*"))
+            if p.is_file()
+        }
+        assert files in complete, f"{target} incomplete {when}: {sorted(files)[:3]}..."
+
+    def watched(name, real):
+        def call(*args, **kwargs):
+            check(f"before {name}")
+            result = real(*args, **kwargs)
+            steps.append(name)
+            check(f"after {name}")
+            return result
+
+        return call
+
+    monkeypatch.setattr(archive_module, "_exchange", watched("swap", archive_module._exchange))
+    monkeypatch.setattr(os, "rename", watched("rename", os.rename))
+    monkeypatch.setattr(shutil, "rmtree", watched("rmtree", shutil.rmtree))
+    return steps
+
+
+def test_replacing_never_leaves_the_target_missing(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not swap_supported(tmp_path):
+        pytest.skip("no atomic folder swap here (renameat2/renamex_np or the file system)")
+    good = make_zip(tmp_path / "good.zip", motionsense_entries(source))
+    dest = tmp_path / "dest"
+    out = dest / "out"
+    out.mkdir(parents=True)
+    (out / "old.txt").write_text("previous")
+    steps = watch_target(monkeypatch, out, [{"old.txt": b"previous"}, data_files(source)])
+    extract_zip(good, out, overwrite=True)
+    assert steps == ["swap", "rmtree"]  # swapped in one step, then the old one deleted
+    assert data_files(out) == data_files(source)
+    assert leftovers(dest) == ["out"]
+
+    # prepare_motionsense replaces its folder the same way.
+    ms = tmp_path / "ms"
+    shutil.copytree(source, ms)
+    (ms / "mine.txt").write_text("keep")
+    before = {p.relative_to(ms).as_posix(): p.read_bytes() for p in ms.rglob("*") if p.is_file()}
+    after = {
+        p.relative_to(source).as_posix(): p.read_bytes()
+        for p in source.rglob("*")
+        if p.is_file() and p.name != "simulation.json"
+    }
+    steps = watch_target(monkeypatch, ms, [before, after])
+    prepare_motionsense(source, ms, overwrite=True)
+    assert steps == ["swap", "rmtree"]
+    assert not (ms / "mine.txt").exists()
+    assert_same_dataset(ms, source)
+
+
+def test_replacing_without_a_swap_falls_back_and_restores_on_failure(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_module, "_exchange", lambda a, b: False)
+    good = make_zip(tmp_path / "good.zip", motionsense_entries(source))
+    dest = tmp_path / "dest"
+    out = dest / "out"
+    out.mkdir(parents=True)
+    (out / "old.txt").write_text("previous")
+
+    real_rename = os.rename
+
+    def second_rename_fails(src, dst):
+        if Path(src).name.endswith(".partial"):
+            raise OSError(16, "busy")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", second_rename_fails)
+    with pytest.raises(OSError, match="busy"):
+        extract_zip(good, out, overwrite=True)
+    assert os.listdir(out) == ["old.txt"]  # put back
+    assert leftovers(dest) == ["out"]
+
+    monkeypatch.setattr(os, "rename", real_rename)
+    extract_zip(good, out, overwrite=True)
+    assert data_files(out) == data_files(source)
+    assert leftovers(dest) == ["out"]
+
+
+def test_unpacked_folder_has_the_mode_of_a_new_folder(source: Path, tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    archive = make_zip(tmp_path / "a.zip", motionsense_entries(source))
+    out = extract_zip(archive, tmp_path / "out")
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
