@@ -32,8 +32,8 @@ import numpy as np
 
 from eval.generated import SAMPLERS, run_method
 from eval.generators import PRESETS
-from jaxpriv import synthetic_metrics as sm
 from jaxpriv.run_io import format_table, write_json_atomic
+from jaxpriv.synthetic_metrics.discriminators import discriminator_test, feature_discriminator_test
 
 
 def _kurtosis(x: np.ndarray) -> float:
@@ -54,10 +54,10 @@ def measure(run: Path, per_side: int, seed: int) -> dict:
     real, synthetic = g.real_train[real_rows], g.synthetic[syn_rows]
     groups = None if g.y_synthetic is None else (g.y_train[real_rows], g.y_synthetic[syn_rows])
     cfg = PRESETS["quick"]
-    result = sm.discriminator_test(
+    result = discriminator_test(
         real, synthetic, key=jax.random.key(seed), seeds=5, cfg=cfg.discriminator, groups=groups
     )
-    forest = sm.feature_discriminator_test(
+    forest = feature_discriminator_test(
         real, synthetic, key=jax.random.key(seed), seeds=5, groups=groups,
         rate_hz=g.rate_hz, channels=g.channels, n_estimators=cfg.forest_trees,
     )  # fmt: skip

@@ -33,18 +33,26 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv import synthetic_metrics as sm
 from jaxpriv.classify import ClassifierConfig
 from jaxpriv.run_io import format_table
+from jaxpriv.synthetic_metrics import utility
+from jaxpriv.synthetic_metrics.dcr import closest_record
+from jaxpriv.synthetic_metrics.discriminators import (
+    DiscriminatorConfig,
+    discriminator_sanity,
+    discriminator_test,
+    feature_discriminator_test,
+)
+from jaxpriv.synthetic_metrics.distributions import correlation_distance, marginal_distances
+from jaxpriv.synthetic_metrics.oneclass_svm import oneclass_svm_inliers
+from jaxpriv.synthetic_metrics.samples import subsample_rows
 
 
 @dataclasses.dataclass(frozen=True)
 class GenConfig:
     """Sizes of the generator metrics (static: they fix shapes, step counts, sample sizes)."""
 
-    discriminator: sm.DiscriminatorConfig = dataclasses.field(
-        default_factory=sm.DiscriminatorConfig
-    )
+    discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
     discriminator_seeds: int = 5
     discriminator_per_side: int = 1000  # windows per side at most (same for the sanity rows)
     # A second judge on the LSTM's splits: a random forest on hand-crafted window features.
@@ -68,7 +76,7 @@ FOREST_ROW = "synthetic vs real (feature forest)"
 PRESETS: dict[str, GenConfig] = {
     # Minutes on 2 CPU cores for a few thousand windows.
     "quick": GenConfig(
-        discriminator=sm.DiscriminatorConfig(hidden=32, dense=32, steps=300, batch_size=64),
+        discriminator=DiscriminatorConfig(hidden=32, dense=32, steps=300, batch_size=64),
         discriminator_per_side=600,
         svm_max_train=2000,
         tstr_cnn=ClassifierConfig(features=(16, 32, 32), dense=32, steps=400, batch_size=64),
@@ -77,7 +85,7 @@ PRESETS: dict[str, GenConfig] = {
     ),
     # With an accelerator: bigger models, more windows.
     "full": GenConfig(
-        discriminator=sm.DiscriminatorConfig(hidden=64, dense=64, steps=1500, batch_size=128),
+        discriminator=DiscriminatorConfig(hidden=64, dense=64, steps=1500, batch_size=128),
         discriminator_per_side=3000,
         svm_max_train=5000,
         tstr_cnn=ClassifierConfig(steps=800),
@@ -86,7 +94,7 @@ PRESETS: dict[str, GenConfig] = {
     ),
     # Unit tests only: seconds, not accuracy.
     "test": GenConfig(
-        discriminator=sm.DiscriminatorConfig(hidden=8, dense=8, steps=80, batch_size=32),
+        discriminator=DiscriminatorConfig(hidden=8, dense=8, steps=80, batch_size=32),
         discriminator_seeds=3,
         discriminator_per_side=60,
         svm_max_train=200,
@@ -205,7 +213,7 @@ def register(name: str) -> Callable[[GenEvaluator], GenEvaluator]:
 
 
 def _take(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x[sm.subsample_rows(len(x), n, rng)]
+    return x[subsample_rows(len(x), n, rng)]
 
 
 # ---------------------------------------------------------------- evaluators
@@ -217,7 +225,7 @@ def inliers(ctx: GenContext) -> dict[str, Any]:
     out = {}
     for kernel in cfg.svm_kernels:
         with ctx.step(f"one-class SVM ({kernel})"):
-            out[kernel] = sm.oneclass_svm_inliers(
+            out[kernel] = oneclass_svm_inliers(
                 ctx.real_train, ctx.synthetic, ctx.real_test,
                 kernel=kernel, nu=cfg.svm_nu, seed=ctx.seed, windows_as=cfg.windows_as,
                 rate_hz=ctx.rate_hz or 1.0, channels=ctx.channels, max_train=cfg.svm_max_train,
@@ -240,7 +248,7 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
     order = rng.permutation(len(ctx.real_train))
     train, other = ctx.real_train[order[:n]], ctx.real_train[order[n : 2 * n]]
     test = _take(ctx.real_test, n, rng)
-    syn_rows = sm.subsample_rows(len(ctx.synthetic), n, rng)
+    syn_rows = subsample_rows(len(ctx.synthetic), n, rng)
     syn = ctx.synthetic[syn_rows]
     # A conditional generator's windows have activities: break the accuracy down by them.
     groups = None
@@ -252,19 +260,19 @@ def discriminator(ctx: GenContext) -> dict[str, Any]:
     key = ctx.key("discriminator")
     rows = {}
     with ctx.step(f"LSTM discriminator, {cfg.discriminator_seeds} seeds, {n} windows a side"):
-        rows["synthetic vs real"] = sm.discriminator_test(
+        rows["synthetic vs real"] = discriminator_test(
             train, syn, key=jax.random.fold_in(key, 0), groups=groups, **kwargs
         )
     if cfg.feature_discriminator:
         with ctx.step("feature-forest discriminator, the same splits"):
-            rows[FOREST_ROW] = sm.feature_discriminator_test(
+            rows[FOREST_ROW] = feature_discriminator_test(
                 train, syn, key=jax.random.fold_in(key, 0), rate_hz=ctx.rate_hz or 1.0,
                 channels=ctx.channels, seeds=cfg.discriminator_seeds, groups=groups,
                 test_fraction=cfg.test_fraction, n_estimators=cfg.forest_trees,
             )  # fmt: skip
     with ctx.step("discriminator sanity rows (real vs real, real vs noise, held-out users)"):
-        rows.update(sm.discriminator_sanity(train, other, key=jax.random.fold_in(key, 1), **kwargs))
-        rows["real vs held-out users"] = sm.discriminator_test(
+        rows.update(discriminator_sanity(train, other, key=jax.random.fold_in(key, 1), **kwargs))
+        rows["real vs held-out users"] = discriminator_test(
             train, test, key=jax.random.fold_in(key, 2), **kwargs
         )
     out = {"chance": 0.5, "per_side": n, "rows": rows}
@@ -278,8 +286,8 @@ def marginals(ctx: GenContext) -> dict[str, Any]:
     kw = dict(names=ctx.channels, max_values=ctx.config.marginal_max_values, seed=ctx.seed)
     with ctx.step("marginal distances"):
         return {
-            "synthetic": sm.marginal_distances(ctx.real_train, ctx.synthetic, **kw),
-            "real_test": sm.marginal_distances(ctx.real_train, ctx.real_test, **kw),
+            "synthetic": marginal_distances(ctx.real_train, ctx.synthetic, **kw),
+            "real_test": marginal_distances(ctx.real_train, ctx.real_test, **kw),
         }
 
 
@@ -294,10 +302,10 @@ def correlation(ctx: GenContext) -> dict[str, Any]:
     out: dict[str, Any] = {"lags": list(lags), "per_lag": {}}
     with ctx.step(f"correlation distances (lags {list(lags)})"):
         for name, other in (("synthetic", ctx.synthetic), ("real_test", ctx.real_test)):
-            out[name] = sm.correlation_distance(ctx.real_train, other, lags=lags)
+            out[name] = correlation_distance(ctx.real_train, other, lags=lags)
         for lag in lags:
             out["per_lag"][str(lag)] = {
-                name: sm.correlation_distance(ctx.real_train, other, lags=(lag,))
+                name: correlation_distance(ctx.real_train, other, lags=(lag,))
                 for name, other in (("synthetic", ctx.synthetic), ("real_test", ctx.real_test))
             }
     return out
@@ -314,7 +322,7 @@ def tstr(ctx: GenContext) -> dict[str, Any]:
     k = len(ctx.activity_names) if ctx.activity_names else int(max(y.max() for y in labels)) + 1
     cfg = ctx.config
     with ctx.step(f"TSTR and TRTR CNNs ({cfg.tstr_seeds} seed(s) each)"):
-        out = sm.tstr(
+        out = utility.tstr(
             ctx.real_train, ctx.y_train, ctx.synthetic, ctx.y_synthetic, ctx.real_test, ctx.y_test,
             num_classes=max(k, 2), cfg=cfg.tstr_cnn, key=ctx.key("tstr"), seeds=cfg.tstr_seeds,
         )  # fmt: skip
@@ -329,7 +337,7 @@ def memorization(ctx: GenContext) -> dict[str, Any]:
     rng = ctx.rng("memorization")
     syn, test = _take(ctx.synthetic, q, rng), _take(ctx.real_test, q, rng)
     with ctx.step(f"closest training record of {len(syn)} + {len(test)} samples"):
-        return sm.closest_record(ctx.real_train, syn, test)
+        return closest_record(ctx.real_train, syn, test)
 
 
 # ---------------------------------------------------------------- run and report

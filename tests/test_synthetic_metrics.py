@@ -9,13 +9,29 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import cdist
 
-from jaxpriv import synthetic_metrics as sm
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
 from jaxpriv.nn.sequence_classifier import LSTM, LSTMClassifier
+from jaxpriv.synthetic_metrics.dcr import closest_record
+from jaxpriv.synthetic_metrics.discriminators import (
+    DiscriminatorConfig,
+    discriminator_plan,
+    discriminator_sanity,
+    feature_discriminator_test,
+    fit_discriminators,
+    matched_noise,
+    score_discriminators,
+)
+from jaxpriv.synthetic_metrics.distributions import (
+    correlation_distance,
+    correlation_matrices,
+    marginal_distances,
+)
+from jaxpriv.synthetic_metrics.oneclass_svm import oneclass_svm_inliers
+from jaxpriv.synthetic_metrics.utility import tstr
 
 W, C = 32, 3
 CYCLES = (1.0, 2.5, 5.0)  # cycles per window of each class
-DISC = sm.DiscriminatorConfig(hidden=16, dense=16, steps=150, batch_size=32)
+DISC = DiscriminatorConfig(hidden=16, dense=16, steps=150, batch_size=32)
 CNN = ClassifierConfig(steps=200, batch_size=32, features=(8, 8), dense=16)
 
 
@@ -86,7 +102,7 @@ def test_lstm_classifier_shapes_and_errors() -> None:
 @pytest.mark.parametrize("windows_as", ["features", "flat"])
 def test_rbf_svm_accepts_held_out_real_and_rejects_noise(real, windows_as: str) -> None:
     def run(synthetic):
-        return sm.oneclass_svm_inliers(
+        return oneclass_svm_inliers(
             real["a"], synthetic, real["test"], kernel="rbf", windows_as=windows_as
         )
 
@@ -97,13 +113,13 @@ def test_rbf_svm_accepts_held_out_real_and_rejects_noise(real, windows_as: str) 
     assert same["scaling"] == "standard" and same["representation"] == windows_as
     assert run(far_noise(200, 10.0))["synthetic_inliers"] < 0.02
     if windows_as == "features":  # white noise has no sinusoid spectrum
-        noise = sm.matched_noise(real["a"], 200, jax.random.key(5))
+        noise = matched_noise(real["a"], 200, jax.random.key(5))
         assert run(noise)["synthetic_inliers"] < 0.05
 
 
 def test_linear_svm_is_a_half_space(real) -> None:
     def run(synthetic, **kw):
-        return sm.oneclass_svm_inliers(
+        return oneclass_svm_inliers(
             real["a"], synthetic, real["test"], kernel="linear", windows_as="flat", **kw
         )
 
@@ -119,21 +135,21 @@ def test_linear_svm_is_a_half_space(real) -> None:
 
 def test_svm_rows_and_errors(real) -> None:
     rows = real["a"].reshape(300, -1)[:, :10]
-    out = sm.oneclass_svm_inliers(rows, rows[:50] + 100, rows[50:], kernel="rbf")
+    out = oneclass_svm_inliers(rows, rows[:50] + 100, rows[50:], kernel="rbf")
     assert out["representation"] == "rows" and out["dims"] == 10
     assert out["synthetic_inliers"] == 0.0
     with pytest.raises(ValueError, match="synthetic has samples of shape"):
-        sm.oneclass_svm_inliers(real["a"], real["b"][:, :16], real["test"])
+        oneclass_svm_inliers(real["a"], real["b"][:, :16], real["test"])
     with pytest.raises(ValueError, match="real_test"):
-        sm.oneclass_svm_inliers(real["a"], real["b"], real["test"][0])
+        oneclass_svm_inliers(real["a"], real["b"], real["test"][0])
     with pytest.raises(ValueError, match="real_train needs at least 2"):
-        sm.oneclass_svm_inliers(real["a"][:1], real["b"], real["test"])
+        oneclass_svm_inliers(real["a"][:1], real["b"], real["test"])
     bad = real["b"].copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="synthetic contains NaN"):
-        sm.oneclass_svm_inliers(real["a"], bad, real["test"])
+        oneclass_svm_inliers(real["a"], bad, real["test"])
     with pytest.raises(ValueError, match="kernel"):
-        sm.oneclass_svm_inliers(real["a"], real["b"], real["test"], kernel="poly")
+        oneclass_svm_inliers(real["a"], real["b"], real["test"], kernel="poly")
 
 
 # ---------------------------------------------------------------- discriminator
@@ -141,7 +157,7 @@ def test_svm_rows_and_errors(real) -> None:
 
 @pytest.fixture(scope="module")
 def sanity(real) -> dict[str, dict]:
-    return sm.discriminator_sanity(real["a"], real["b"], key=jax.random.key(0), cfg=DISC, seeds=5)
+    return discriminator_sanity(real["a"], real["b"], key=jax.random.key(0), cfg=DISC, seeds=5)
 
 
 def test_discriminator_sanity_has_power(sanity) -> None:
@@ -159,9 +175,9 @@ def test_discriminator_sanity_has_power(sanity) -> None:
 
 def test_vmapped_seeds_equal_one_by_one(real) -> None:
     # Same shapes and config as the sanity test: the vmapped program is already compiled.
-    plan = sm.discriminator_plan(real["a"], real["b"], seeds=5, key=jax.random.key(7))
-    params = sm.fit_discriminators(plan, DISC)
-    scores = sm.score_discriminators(plan, DISC, params)
+    plan = discriminator_plan(real["a"], real["b"], seeds=5, key=jax.random.key(7))
+    params = fit_discriminators(plan, DISC)
+    scores = score_discriminators(plan, DISC, params)
     fit, predict = jax.jit(make_fit(DISC, 2)), jax.jit(make_predict(DISC, 2))
     for s in range(5):
         one = fit(plan.keys[s], plan.x, plan.y, plan.weight[s])
@@ -173,7 +189,7 @@ def test_vmapped_seeds_equal_one_by_one(real) -> None:
 
 
 def test_discriminator_plan_is_balanced_and_disjoint(real) -> None:
-    plan = sm.discriminator_plan(
+    plan = discriminator_plan(
         real["a"], real["b"][:120], seeds=3, test_fraction=0.25, key=jax.random.key(1)
     )
     assert plan.x.shape == (420, W, C) and plan.test.shape == (3, 60)
@@ -184,7 +200,7 @@ def test_discriminator_plan_is_balanced_and_disjoint(real) -> None:
         assert not set(train) & set(plan.test[s])
     # The larger (real) side is subsampled differently per seed.
     assert set(np.flatnonzero(plan.weight[0])) != set(np.flatnonzero(plan.weight[1]))
-    capped = sm.discriminator_plan(
+    capped = discriminator_plan(
         real["a"], real["b"], seeds=2, key=jax.random.key(1), max_per_side=50
     )
     assert capped.x.shape == (100, W, C)
@@ -197,16 +213,16 @@ def test_feature_forest_judges_on_the_lstms_splits(real) -> None:
     mean absolute difference change, the oscillation does not) are caught; the result is
     reproducible and sized like the LSTM test's."""
     kw = dict(rate_hz=50.0, channels=("a", "b", "c"), seeds=3, key=jax.random.key(4))
-    same = sm.feature_discriminator_test(real["a"], real["b"], n_estimators=50, **kw)
+    same = feature_discriminator_test(real["a"], real["b"], n_estimators=50, **kw)
     rough = real["b"] + 0.3 * np.random.default_rng(5).standard_normal(real["b"].shape)
-    caught = sm.feature_discriminator_test(real["a"], rough, n_estimators=50, **kw)
+    caught = feature_discriminator_test(real["a"], rough, n_estimators=50, **kw)
     assert 0.3 <= same["mean"] <= 0.7
     assert caught["mean"] > 0.95 and caught["synthetic_recall"] > 0.9
     assert caught["test_per_side"] == 90 and len(caught["accuracy_per_seed"]) == 3
-    again = sm.feature_discriminator_test(real["a"], rough, n_estimators=50, **kw)
+    again = feature_discriminator_test(real["a"], rough, n_estimators=50, **kw)
     assert again["accuracy_per_seed"] == caught["accuracy_per_seed"]
     with pytest.raises(ValueError, match="channel names"):
-        sm.feature_discriminator_test(real["a"], real["b"], **{**kw, "channels": ("a",)})
+        feature_discriminator_test(real["a"], real["b"], **{**kw, "channels": ("a",)})
 
 
 def test_accuracy_per_group_finds_where_the_judge_wins(real) -> None:
@@ -217,41 +233,41 @@ def test_accuracy_per_group_finds_where_the_judge_wins(real) -> None:
     noise = 0.5 * np.random.default_rng(8).standard_normal(real["b"][half:].shape)
     mixed = np.concatenate([real["b"][:half], real["b"][half:] + noise]).astype(np.float32)
     groups = (np.zeros(len(real["a"]), int), (np.arange(len(mixed)) >= half).astype(int))
-    judged = sm.feature_discriminator_test(real["a"], mixed, groups=groups, **kw)
-    plain = sm.feature_discriminator_test(real["a"], mixed, **kw)
+    judged = feature_discriminator_test(real["a"], mixed, groups=groups, **kw)
+    plain = feature_discriminator_test(real["a"], mixed, **kw)
     assert judged["accuracy_per_seed"] == plain["accuracy_per_seed"] and "per_group" not in plain
     per = judged["per_group"]
     assert per["1"]["synthetic_recall"] > 0.9 and per["0"]["synthetic_recall"] < 0.7
     assert np.isnan(per["1"]["real_recall"])  # no real window is in group 1
     assert per["0"]["test_windows"] + per["1"]["test_windows"] == 3 * 2 * 90
     with pytest.raises(ValueError, match="one int label per synthetic window"):
-        sm.discriminator_plan(real["a"], mixed, key=kw["key"], groups=(groups[0], groups[1][:5]))
+        discriminator_plan(real["a"], mixed, key=kw["key"], groups=(groups[0], groups[1][:5]))
 
 
 def test_discriminator_errors(real) -> None:
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="too few samples"):
-        sm.discriminator_plan(real["a"], real["b"][:2], key=key, test_fraction=0.1)
+        discriminator_plan(real["a"], real["b"][:2], key=key, test_fraction=0.1)
     with pytest.raises(ValueError, match="synthetic needs at least 2"):
-        sm.discriminator_plan(real["a"], real["b"][:1], key=key)
+        discriminator_plan(real["a"], real["b"][:1], key=key)
     with pytest.raises(ValueError, match="synthetic must be windows"):
-        sm.discriminator_plan(real["a"], real["b"][:, :, 0], key=key)
+        discriminator_plan(real["a"], real["b"][:, :, 0], key=key)
     with pytest.raises(ValueError, match="test_fraction"):
-        sm.discriminator_plan(real["a"], real["b"], key=key, test_fraction=1.0)
+        discriminator_plan(real["a"], real["b"], key=key, test_fraction=1.0)
     with pytest.raises(ValueError, match="seeds"):
-        sm.discriminator_plan(real["a"], real["b"], key=key, seeds=0)
+        discriminator_plan(real["a"], real["b"], key=key, seeds=0)
 
 
 # ---------------------------------------------------------------- marginals, correlation
 
 
 def test_marginals_zero_for_identical_and_match_scipy(real) -> None:
-    same = sm.marginal_distances(real["a"], real["a"].copy())
+    same = marginal_distances(real["a"], real["a"].copy())
     assert same["ks_mean"] == 0 and same["wasserstein_mean"] == 0
     rng = np.random.default_rng(0)
     r = rng.normal(size=(40, 5, 2))
     s = rng.normal(0.5, 2.0, size=(30, 7, 2))  # window lengths may differ
-    out = sm.marginal_distances(r, s, names=["u", "v"])
+    out = marginal_distances(r, s, names=["u", "v"])
     for c in range(2):
         a, b = r[..., c].ravel().astype(np.float32), s[..., c].ravel().astype(np.float32)
         assert out["ks"][c] == pytest.approx(stats.ks_2samp(a, b).statistic)
@@ -259,37 +275,37 @@ def test_marginals_zero_for_identical_and_match_scipy(real) -> None:
         assert out["wasserstein_std"][c] == pytest.approx(out["wasserstein"][c] / a.std(), 1e-5)
     assert out["names"] == ["u", "v"]
     assert out["ks_mean"] == pytest.approx(np.mean(out["ks"]))
-    rows = sm.marginal_distances(r[:, 0], r[:, 0] + 1.0)  # (N, F) rows: per column
+    rows = marginal_distances(r[:, 0], r[:, 0] + 1.0)  # (N, F) rows: per column
     np.testing.assert_allclose(rows["wasserstein"], [1.0, 1.0], atol=1e-6)
     assert rows["ks"][0] > 0.3
     with pytest.raises(ValueError, match="number of channels"):
-        sm.marginal_distances(r, s[..., :1])
+        marginal_distances(r, s[..., :1])
 
 
 def test_correlation_distance(real) -> None:
     a = real["a"]
-    assert sm.correlation_distance(a, a.copy(), lags=(0, 1, 3)) == 0
-    assert sm.correlation_distance(a, real["b"]) < 0.05  # same distribution
-    assert sm.correlation_distance(a, a[:, :, [0, 2, 1]]) > 0.3  # channels swapped
+    assert correlation_distance(a, a.copy(), lags=(0, 1, 3)) == 0
+    assert correlation_distance(a, real["b"]) < 0.05  # same distribution
+    assert correlation_distance(a, a[:, :, [0, 2, 1]]) > 0.3  # channels swapped
     perm = np.random.default_rng(0).permutation(len(a))
     unpaired = np.concatenate([a[:, :, :1], a[perm, :, 1:]], axis=2)  # same marginals
-    assert sm.marginal_distances(a, unpaired)["ks_mean"] == 0
-    assert sm.correlation_distance(a, unpaired) > 0.3
+    assert marginal_distances(a, unpaired)["ks_mean"] == 0
+    assert correlation_distance(a, unpaired) > 0.3
     # Lag 0 equals numpy's Pearson correlation of the pooled values.
     expected = np.corrcoef(a.reshape(-1, C).T)
-    np.testing.assert_allclose(sm.correlation_matrices(a)[0], expected, atol=1e-6)
+    np.testing.assert_allclose(correlation_matrices(a)[0], expected, atol=1e-6)
     # Lagged: one channel against itself one step later; reversal keeps autocorrelation.
-    lagged = sm.correlation_matrices(a, lags=(1,))[0]
+    lagged = correlation_matrices(a, lags=(1,))[0]
     pooled = np.corrcoef(a[:, :-1, 0].ravel(), a[:, 1:, 0].ravel())[0, 1]
     assert lagged[0, 0] == pytest.approx(pooled, abs=1e-6)
-    assert sm.correlation_distance(a[:, :, :1], a[:, ::-1, :1], lags=(1,)) < 1e-6
+    assert correlation_distance(a[:, :, :1], a[:, ::-1, :1], lags=(1,)) < 1e-6
     with pytest.raises(ValueError, match="pass a lag > 0"):
-        sm.correlation_distance(a[:, :, :1], a[:, :, :1])
+        correlation_distance(a[:, :, :1], a[:, :, :1])
     with pytest.raises(ValueError, match="rows"):
-        sm.correlation_distance(a[:, 0], a[:, 1], lags=(0, 1))
+        correlation_distance(a[:, 0], a[:, 1], lags=(0, 1))
     constant = a.copy()
     constant[:, :, 2] = 1.0
-    assert np.isfinite(sm.correlation_distance(a, constant))
+    assert np.isfinite(correlation_distance(a, constant))
 
 
 # ---------------------------------------------------------------- TSTR
@@ -298,23 +314,23 @@ def test_correlation_distance(real) -> None:
 def test_tstr_on_a_copy_matches_trtr_and_fails_on_shuffled_labels(real) -> None:
     key = jax.random.key(0)
     args = dict(num_classes=3, cfg=CNN, key=key)
-    copy = sm.tstr(real["a"], real["ya"], real["a"].copy(), real["ya"], real["test"],
+    copy = tstr(real["a"], real["ya"], real["a"].copy(), real["ya"], real["test"],
                    real["ytest"], **args)  # fmt: skip
     assert copy["trtr"]["accuracy"] > 0.85 and copy["tstr"]["accuracy"] > 0.85
     assert abs(copy["accuracy_gap"]) < 0.08
     assert copy["trtr"]["macro_f1"] > 0.8
     # Wrong labels on (fewer) synthetic windows: same compiled program (padded rows).
     wrong = np.random.default_rng(0).permutation(real["yb"][:250])
-    bad = sm.tstr(real["a"], real["ya"], real["b"][:250], wrong, real["test"], real["ytest"],
+    bad = tstr(real["a"], real["ya"], real["b"][:250], wrong, real["test"], real["ytest"],
                   **args)  # fmt: skip
     assert bad["tstr"]["accuracy"] < 0.6 and bad["accuracy_gap"] > 0.3
     assert bad["trtr"] == copy["trtr"]  # same key, same real fit
     assert bad["n_synthetic"] == 250
     with pytest.raises(ValueError, match="y_synthetic must have shape"):
-        sm.tstr(real["a"], real["ya"], real["b"], real["yb"][:10], real["test"],
+        tstr(real["a"], real["ya"], real["b"], real["yb"][:10], real["test"],
                 real["ytest"], **args)  # fmt: skip
     with pytest.raises(ValueError, match="y_test has labels outside"):
-        sm.tstr(real["a"], real["ya"], real["b"], real["yb"], real["test"],
+        tstr(real["a"], real["ya"], real["b"], real["yb"], real["test"],
                 real["ytest"] + 3, **args)  # fmt: skip
 
 
@@ -324,10 +340,10 @@ def test_tstr_on_a_copy_matches_trtr_and_fails_on_shuffled_labels(real) -> None:
 def test_closest_record_flags_copies_not_fresh_samples(real) -> None:
     train, test = real["a"], real["test"]
     copies = np.concatenate([train[:50], real["b"][:50]])
-    out = sm.closest_record(train, copies, test)
+    out = closest_record(train, copies, test)
     assert out["exact_copies"] == 50 and out["synthetic"]["min"] == 0.0
     assert out["share_below_real_p5"] >= 0.5
-    fresh = sm.closest_record(train, real["b"], test)
+    fresh = closest_record(train, real["b"], test)
     assert fresh["exact_copies"] == 0 and fresh["synthetic"]["min"] > 0.5
     assert fresh["share_below_real_p5"] < 0.15
     assert 0.8 < fresh["median_ratio"] < 1.25
@@ -339,9 +355,9 @@ def test_closest_record_flags_copies_not_fresh_samples(real) -> None:
 
     d = cdist(flat(real["b"]), flat(train)).min(axis=1)
     assert fresh["synthetic"]["median"] == pytest.approx(np.median(d), rel=1e-4)
-    chunked = sm.closest_record(train, real["b"], test, max_entries=1000)
+    chunked = closest_record(train, real["b"], test, max_entries=1000)
     assert chunked["synthetic"] == pytest.approx(fresh["synthetic"], rel=1e-5)
-    rows = sm.closest_record(train[:, 0], train[:20, 0], test[:, 0])
+    rows = closest_record(train[:, 0], train[:20, 0], test[:, 0])
     assert rows["exact_copies"] == 20
     with pytest.raises(ValueError, match="real_test has samples of shape"):
-        sm.closest_record(train, real["b"], test[:, :5])
+        closest_record(train, real["b"], test[:, :5])
