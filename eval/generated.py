@@ -21,7 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator, render_markdown
+from eval.generator_markdown import render_markdown
+from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator
 from jaxpriv.checkpoint import Checkpointer
 from jaxpriv.data.dataset import Dataset
 from jaxpriv.data.load import load_from_description

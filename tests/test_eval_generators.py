@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator, render_markdown
+from eval.generator_markdown import render_markdown
+from eval.generators import GEN_EVALUATORS, PRESETS, GenContext, evaluate_generator
 
 CHANNELS = ("acc.x", "acc.y", "acc.z")
 
