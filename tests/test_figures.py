@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from eval import figures
+from eval.figure_layout import group_label, pareto_front, spans_decades
+from eval.figure_panels import MAX_ANNOTATED
 from eval.figures import (
-    _group_label,
-    _spans_decades,
-    pareto_front,
     plot_distortion,
     plot_metric_bars,
     plot_privacy_utility,
@@ -182,7 +181,7 @@ def test_privacy_utility_full(tmp_path: Path, captured: list[Any]) -> None:
     # A few front points are named, never more than the cap.
     names = {p["name"] for p in points}
     labelled = [t for t in fig["texts"] if t in names]
-    assert 1 <= len(labelled) <= min(n_front, figures.MAX_ANNOTATED)
+    assert 1 <= len(labelled) <= min(n_front, MAX_ANNOTATED)
 
 
 def test_privacy_utility_plain_and_single_point(tmp_path: Path, captured: list[Any]) -> None:
@@ -321,9 +320,9 @@ def test_traces_one_channel_and_many_channels(tmp_path: Path, captured: list[Any
 
 
 def test_group_label() -> None:
-    assert _group_label(["gyro_x", "gyro_y", "gyro_z"]) == "|gyro_{x,y,z}|"
-    assert _group_label(["ch0", "ch1"]) == "|ch0, ch1|"
-    assert _group_label(["acc_x"]) == "acc_x"
+    assert group_label(["gyro_x", "gyro_y", "gyro_z"]) == "|gyro_{x,y,z}|"
+    assert group_label(["ch0", "ch1"]) == "|ch0, ch1|"
+    assert group_label(["acc_x"]) == "acc_x"
 
 
 @pytest.mark.parametrize(
@@ -355,10 +354,10 @@ REL_ERRORS = {
 
 
 def test_spans_decades() -> None:
-    assert not _spans_decades(np.array([0.02, 1.4]))  # under two decades
-    assert _spans_decades(np.array([0.001, 0.5, np.nan]))
-    assert not _spans_decades(np.array([0.0, 0.001, 5.0]))  # zero cannot go on a log axis
-    assert not _spans_decades(np.array([3.0]))
+    assert not spans_decades(np.array([0.02, 1.4]))  # under two decades
+    assert spans_decades(np.array([0.001, 0.5, np.nan]))
+    assert not spans_decades(np.array([0.0, 0.001, 5.0]))  # zero cannot go on a log axis
+    assert not spans_decades(np.array([3.0]))
 
 
 def test_distortion_linear_and_log(tmp_path: Path, captured: list[Any]) -> None:
