@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 
 from jaxpriv.data.dataset import DataFormatError, Subject
-from jaxpriv.data.mobiact import (
-    ANNOTATED_COLUMNS,
-    load_mobiact_annotated,
-    load_mobiact_raw,
-    resample_to_rate,
-)
+from jaxpriv.data.mobiact import ANNOTATED_COLUMNS
+from jaxpriv.data.mobiact_annotated import load_mobiact_annotated
+from jaxpriv.data.mobiact_raw import load_mobiact_raw
+from jaxpriv.data.resampling import resample_to_rate
 
 T0_NS = 5_425_926_036_000  # a real-looking device clock start
 HEADER_LINES = 9  # 8 '#' lines and '@DATA' in the files written below

@@ -29,12 +29,9 @@ from typing import Any
 
 from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.generic import load_recordings_csv
-from jaxpriv.data.mobiact import (
-    ANNOTATED_PATTERN,
-    RAW_PATTERN,
-    load_mobiact_annotated,
-    load_mobiact_raw,
-)
+from jaxpriv.data.mobiact import ANNOTATED_PATTERN, RAW_PATTERN
+from jaxpriv.data.mobiact_annotated import load_mobiact_annotated
+from jaxpriv.data.mobiact_raw import load_mobiact_raw
 from jaxpriv.data.motionsense import is_motionsense, load_motionsense
 from jaxpriv.data.parsing import InvalidPolicy
 from jaxpriv.data.simulator import SimConfig, simulate_motionsense, simulator_fingerprint

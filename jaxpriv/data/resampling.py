@@ -1,0 +1,44 @@
+"""Resampling irregularly timed sensor samples onto a uniform rate, without aliasing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import resample_poly
+
+OVERSAMPLE = 4  # interpolate at 4x the target rate, then low-pass and decimate
+
+
+def resample_to_rate(
+    time_s: np.ndarray,
+    values: np.ndarray,
+    rate_hz: float,
+    *,
+    start_s: float | None = None,
+    stop_s: float | None = None,
+    oversample: int = OVERSAMPLE,
+) -> np.ndarray:
+    """Resample irregular samples to ``start_s + k / rate_hz`` for every k inside the span.
+
+    ``values`` is ``(N, C)`` at increasing ``time_s``. The samples are first
+    interpolated linearly onto a grid ``oversample`` times finer, then low-pass
+    filtered and decimated (``scipy.signal.resample_poly``), so content above
+    the target Nyquist frequency is removed instead of aliased. The span
+    defaults to the samples' own; the fine grid never leaves it, so nothing is
+    extrapolated. Returns ``(K, C)``, possibly with K = 0 for a too short span.
+    """
+    start = float(time_s[0]) if start_s is None else float(start_s)
+    stop = float(time_s[-1]) if stop_s is None else float(stop_s)
+    fine_rate = rate_hz * oversample
+    # Fine samples that fit in the span, rounded down to whole output samples.
+    num = (math.floor((stop - start) * fine_rate + 1e-9) + 1) // oversample if stop >= start else 0
+    if num <= 0:
+        return np.empty((0, values.shape[1]), dtype=np.float64)
+    grid = start + np.arange(num * oversample) / fine_rate
+    dense = np.column_stack([np.interp(grid, time_s, values[:, c]) for c in range(values.shape[1])])
+    if oversample == 1:
+        return dense
+    # padtype="line" extends the signal along the line between its end values, so
+    # the filter does not droop at the edges (the default pads with zeros).
+    return resample_poly(dense, 1, oversample, axis=0, padtype="line")
