@@ -245,22 +245,17 @@ def per_group(
 # ---------------------------------------------------------------- bootstrap
 
 
-@partial(jax.jit, static_argnums=4)
-def _bootstrap_deviations(
-    key: Array, dev_P: Array, n: Array, quantiles_2: Array, num_resamples: int
-) -> tuple[Array, Array, Array]:
-    """Quantiles and std of the means of ``num_resamples`` resamples of ``dev_P[:n]``.
+# Index draws per block of resamples: the (resamples, n) index array stays below ~32 MB.
+_BOOTSTRAP_BLOCK = 1 << 22
 
-    ``dev_P`` is padded to a bucket size and ``n`` is traced, so one compilation serves
-    every ``n`` in the bucket; the padded columns are drawn but weigh 0.
-    """
-    P = dev_P.shape[0]
-    idx_RxP = jax.random.randint(key, (num_resamples, P), 0, n)
-    used_P = (jnp.arange(P) < n).astype(dev_P.dtype)
-    # A weighted sum, not a matmul: GPU matmuls may round float32 inputs (TF32).
-    means_R = jnp.sum(dev_P[idx_RxP] * used_P, axis=1) / n
-    low, high = jnp.quantile(means_R, quantiles_2)
-    return low, high, jnp.std(means_R, ddof=1)
+
+def _numpy_seed(key: Array | int) -> list[int]:
+    """Seed words for ``np.random.default_rng`` from a JAX key (typed or raw) or an int."""
+    if isinstance(key, int | np.integer):
+        return [int(key)]
+    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.asarray(key, dtype=np.uint32).ravel().tolist()
 
 
 def bootstrap_ci(
@@ -268,9 +263,11 @@ def bootstrap_ci(
 ) -> dict[str, Any]:
     """Percentile bootstrap CI of the mean over groups, resampling groups with replacement.
 
-    Non-finite values (a user without a score) are dropped first. All resamples are one
-    jitted ``(num_resamples, n)`` gather (``n`` padded to a power of two >= 64, so one
-    compilation serves many ``n``; the draws depend on that padding, deterministically).
+    Non-finite values (a user without a score) are dropped first. The resamples are drawn
+    with NumPy (``np.random.default_rng`` seeded with ``key``'s data: a JAX key, typed or
+    raw, or an int seed), vectorised over resamples in blocks. This replaced a jitted JAX
+    version that was slower where the harness calls it (per call, 24 users: 5.9 ms
+    after a 0.8 s compile, against 0.3 ms; 200 users: 17 ms against 2.6 ms).
     Returns floats ``"mean"``, ``"low"``, ``"high"``, ``"std_error"`` (std of the resampled
     means), int ``"n"`` and bool ``"degenerate"``: with ``n < 2`` there is nothing to
     resample, so ``low = high = mean`` (NaN if ``n = 0``) and ``std_error`` is NaN.
@@ -295,21 +292,24 @@ def bootstrap_ci(
             "std_error": float("nan"),
             "degenerate": True,
         }
-    # Resample deviations from the (float64) mean: float32 then only carries the spread,
-    # and constant values give exactly zero width.
-    tail = (1 - level) / 2
-    bucket = max(64, 1 << (n - 1).bit_length())  # next power of two: few compilations
-    dev_P = np.zeros(bucket, np.float32)
-    dev_P[:n] = values - mean
-    low, high, std_error = _bootstrap_deviations(
-        key, dev_P, jnp.int32(n), jnp.array([tail, 1 - tail]), num_resamples
+    # Resample deviations from the mean: constant values then give exactly zero width.
+    dev_N = values - mean
+    rng = np.random.default_rng(_numpy_seed(key))
+    block = max(1, _BOOTSTRAP_BLOCK // n)
+    means_R = np.concatenate(
+        [
+            dev_N[rng.integers(0, n, size=(min(block, num_resamples - start), n))].mean(axis=1)
+            for start in range(0, num_resamples, block)
+        ]
     )
+    tail = (1 - level) / 2
+    low, high = np.quantile(means_R, [tail, 1 - tail])
     return {
         "mean": mean,
         "low": mean + float(low),
         "high": mean + float(high),
         "n": n,
-        "std_error": float(std_error),
+        "std_error": float(np.std(means_R, ddof=1)) if num_resamples > 1 else float("nan"),
         "degenerate": False,
     }
 

@@ -216,6 +216,30 @@ def test_bootstrap_is_reproducible_and_contains_the_mean() -> None:
     close((a["high"] - a["low"]) / a["std_error"], 2 * 1.96, 0.4)
 
 
+def test_bootstrap_is_a_percentile_interval_of_resampled_means(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = np.random.default_rng(8).uniform(0.0, 1.0, 30)
+    key = jax.random.key(4)
+    ci = metrics.bootstrap_ci(values, key, num_resamples=500, level=0.9)
+    # The same draws by hand: NumPy seeded with the key's data, 500 resamples of 30 users.
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
+    means = values[rng.integers(0, 30, size=(500, 30))].mean(axis=1)
+    close(ci["low"], np.quantile(means, 0.05), 1e-12)
+    close(ci["high"], np.quantile(means, 0.95), 1e-12)
+    close(ci["std_error"], means.std(ddof=1), 1e-12)
+    # A raw (legacy) key with the same data gives the same draws; an int seed works too.
+    assert metrics.bootstrap_ci(values, jax.random.PRNGKey(4), num_resamples=500, level=0.9) == ci
+    assert metrics.bootstrap_ci(values, 4, num_resamples=500) == metrics.bootstrap_ci(
+        values, 4, num_resamples=500
+    )
+    # Resamples drawn in blocks (as for many groups): same meaning, reproducible.
+    monkeypatch.setattr(metrics, "_BOOTSTRAP_BLOCK", 30 * 7)
+    blocked = metrics.bootstrap_ci(values, key, num_resamples=500, level=0.9)
+    assert blocked == metrics.bootstrap_ci(values, key, num_resamples=500, level=0.9)
+    close(blocked["high"] - blocked["low"], ci["high"] - ci["low"], 0.2 * (ci["high"] - ci["low"]))
+
+
 def test_bootstrap_width_shrinks_with_more_groups() -> None:
     rng = np.random.default_rng(7)
     key = jax.random.key(2)
