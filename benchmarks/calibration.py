@@ -37,7 +37,7 @@ from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_minmax
 from jaxpriv.data.splits import split_last_trial, subject_folds
 from jaxpriv.data.windows import make_windows, vocabularies
-from jaxpriv.run_io import write_json_atomic
+from jaxpriv.records import load_average, write_record
 
 ACTIVITIES = ("dws", "ups", "wlk", "jog")
 TARGETS = {
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="benchmarks/results/calibration.json")
     args = parser.parse_args(argv)
     t0 = time.time()
+    load_at_start = load_average()
 
     full = load_dataset(args.data, activities=ACTIVITIES, progress=True)
     ds = select_channels(full, DYSAN_CHANNELS)
@@ -171,7 +172,13 @@ def main(argv=None) -> int:
         "versions": {"jax": jax.__version__, "python": platform.python_version()},
     }
     out = Path(args.out)
-    write_json_atomic(out, record)
+    argv = sys.argv[1:] if argv is None else argv
+    write_record(
+        out,
+        record,
+        command=["python3", "benchmarks/calibration.py", *argv],
+        load_at_start=load_at_start,
+    )
     print("\n| measure | value | target | met |\n|---|---|---|---|")
     for k, (op, v) in TARGETS.items():
         print(f"| {k} | {results[k]:.3f} | {op} {v} | {'yes' if passed[k] else 'NO'} |")

@@ -6,7 +6,9 @@ inside a ``lax.scan`` of S steps with ``flax.linen.Conv``, the same with
 ``jaxpriv.nn.layers.Conv1D`` (im2col + matmul), and a plain jitted step
 called from Python (no loop in the program) for reference.
 
-    python benchmarks/conv_in_scan.py [--steps 20] [--repeats 3]
+    python benchmarks/conv_in_scan.py [--steps 20] [--repeats 3] [--out FILE]
+
+Writes the record ``benchmarks/results/conv_in_scan.json`` (``jaxpriv.records``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
 import flax.linen as nn
@@ -23,6 +26,7 @@ import numpy as np
 import optax
 
 from jaxpriv.nn.layers import Conv1D
+from jaxpriv.records import load_average, write_record
 
 
 class CNN(nn.Module):
@@ -54,7 +58,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results/conv_in_scan.json")
     args = parser.parse_args()
+    load_at_start = load_average()
+    rows = []
     rng = np.random.default_rng(0)
     X = jnp.asarray(rng.normal(size=(4096, 128, 6)).astype(np.float32))
     Y = jnp.asarray(rng.integers(0, 4, 4096))
@@ -94,6 +101,22 @@ def main() -> None:
         print(
             f"| {name} | {1e3 * in_scan / args.steps:.1f} | {1e3 * from_python / args.steps:.1f} |"
         )
+        rows.append(
+            {
+                "layer": name,
+                "in_scan_ms_per_step": 1e3 * in_scan / args.steps,
+                "from_python_ms_per_step": 1e3 * from_python / args.steps,
+            }
+        )
+    results = {"steps": args.steps, "repeats": args.repeats, "batch": 128, "rows": rows}
+    results["scan_speedup_conv1d"] = rows[0]["in_scan_ms_per_step"] / rows[1]["in_scan_ms_per_step"]
+    write_record(
+        args.out,
+        results,
+        command=["python3", "benchmarks/conv_in_scan.py", *sys.argv[1:]],
+        load_at_start=load_at_start,
+    )
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
+import sys
 import time
 
 import jax
@@ -28,7 +29,7 @@ from jaxpriv.data.load import load_dataset
 from jaxpriv.data.splits import split_dataset
 from jaxpriv.data.windows import make_windows, vocabularies
 from jaxpriv.methods.dysan_data import DYSAN_ACTIVITIES
-from jaxpriv.run_io import write_json_atomic
+from jaxpriv.records import load_average, write_record
 
 
 def _compile_and_time(fit, args) -> tuple[float, float]:
@@ -47,6 +48,7 @@ def main() -> None:
     p.add_argument("--sequential-variants", type=int, default=4)
     p.add_argument("--out", default="benchmarks/results/eval_attackers.json")
     args = p.parse_args()
+    load_at_start = load_average()
     cfg = PRESETS[args.preset].cnn
 
     ds = select_channels(
@@ -108,7 +110,12 @@ def main() -> None:
         "machine": f"{platform.machine()}, {jax.device_count()} device(s), jax {jax.__version__}",
     }
     print(f"vmapped / sequential speed-up: {speedup:.2f}x")
-    write_json_atomic(args.out, result)
+    write_record(
+        args.out,
+        result,
+        command=["python3", "benchmarks/eval_attackers.py", *sys.argv[1:]],
+        load_at_start=load_at_start,
+    )
 
 
 if __name__ == "__main__":

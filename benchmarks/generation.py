@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,8 @@ import jax
 import numpy as np
 
 from eval.generated import run_method
-from jaxpriv.run_io import format_table, write_json_atomic
+from jaxpriv.records import load_average, write_record
+from jaxpriv.run_io import format_table
 
 DEFAULT_RUNS = (
     "runs/sensegen-quick",
@@ -67,6 +69,7 @@ def main() -> None:
     p.add_argument("--one-at-a-time", type=int, default=8)
     p.add_argument("--out", default="benchmarks/results/generation.json")
     args = p.parse_args()
+    load_at_start = load_average()
     runs = [Path(r) for r in (args.runs or [r for r in DEFAULT_RUNS if Path(r).is_dir()])]
     if not runs:
         raise SystemExit("no generator runs: train one first (python3 -m train.sensegen)")
@@ -93,7 +96,12 @@ def main() -> None:
         "devices": [str(d) for d in jax.devices()],
         "machine": f"{platform.machine()}, {jax.device_count()} device(s), jax {jax.__version__}",
     }
-    write_json_atomic(args.out, result)
+    write_record(
+        args.out,
+        result,
+        command=["python3", "benchmarks/generation.py", *sys.argv[1:]],
+        load_at_start=load_at_start,
+    )
     print(format_table(rows, list(rows[0])))
     print(f"np {np.__version__}; written to {args.out}")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from pathlib import Path
 
 import jax
@@ -32,7 +33,8 @@ import numpy as np
 
 from eval.generated import SAMPLERS, run_method
 from eval.generators import PRESETS
-from jaxpriv.run_io import format_table, write_json_atomic
+from jaxpriv.records import load_average, write_record
+from jaxpriv.run_io import format_table
 from jaxpriv.synthetic_metrics.discriminators import discriminator_test, feature_discriminator_test
 
 
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sensegen_ablation.json"))
     args = p.parse_args(argv)
+    load_at_start = load_average()
     if args.per_side < 10:
         p.error(f"--per-side must be >= 10, got {args.per_side}")
     rows = []
@@ -98,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(run, args.per_side, args.seed))
         r = rows[-1]
         print(f"{run}: discriminator {r['accuracy']:.1%}", flush=True)
-    write_json_atomic(
+    argv = sys.argv[1:] if argv is None else argv
+    write_record(
         args.out,
         {"machine": f"{platform.machine()}, {jax.device_count()} {jax.default_backend()}",
          "jax": jax.__version__, "rows": rows},
+        command=["python3", "benchmarks/sensegen_ablation.py", *argv],
+        load_at_start=load_at_start,
     )  # fmt: skip
     columns = [
         "run", "discriminator (95% CI)", "feature forest", "offset x / y / z", "kurtosis (real)",

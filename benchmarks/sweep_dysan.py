@@ -4,9 +4,9 @@ Same code, data and steps both ways: (a) the K variants stacked on a leading
 axis and run by one ``sweep_jit`` program; (b) each variant alone through the
 same ``sweep_jit`` with a grid of one, K times. Prints variants, steps, wall
 time each way (compilation excluded, reported apart), the ratio, windows/s,
-peak memory and the device.
+peak memory and the device, and writes them as a record (``jaxpriv.records``).
 
-    python benchmarks/sweep_dysan.py [--variants 36] [--epochs 1] [--data SPEC]
+    python benchmarks/sweep_dysan.py [--variants 36] [--epochs 1] [--data SPEC] [--out FILE]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import resource
+import sys
 import time
 
 import jax
@@ -23,6 +24,7 @@ import numpy as np
 from jaxpriv.data.load import load_dataset
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_data import prepare_dysan_data
+from jaxpriv.records import load_average, write_record
 from jaxpriv.sweep import dysan_grid, make_variant_mesh, stack_grid, sweep_jit
 
 
@@ -62,7 +64,9 @@ def main() -> None:
         default=None,
         help="time only this many one-by-one runs and extrapolate to --variants",
     )
+    parser.add_argument("--out", default="benchmarks/results/sweep_dysan.json")
     args = parser.parse_args()
+    load_at_start = load_average()
     overrides = {"width": args.width, "batch_size": args.batch_size}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = dysan.preset_config(args.preset, epochs=args.epochs, **overrides)
@@ -104,6 +108,30 @@ def main() -> None:
         f"speed-up vmapped / sequential: {seq_total / run_v:.1f}x; peak memory "
         f"{peak_memory_mb():.0f} MiB"
     )
+    results = {
+        "preset": args.preset,
+        "width": cfg.width,
+        "batch_size": cfg.batch_size,
+        "epochs": args.epochs,
+        "variants": len(grid),
+        "training_windows": n,
+        "optimizer_steps_per_variant": steps,
+        "vmapped_run_s": run_v,
+        "vmapped_compile_s": compile_v,
+        "sequential_run_s": seq_total,
+        "sequential_measured_variants": k_seq,
+        "one_compile_s": float(np.mean(compile_s)),
+        "speedup": seq_total / run_v,
+        "windows_per_s_vmapped": n * args.epochs * len(grid) / run_v,
+        "peak_memory_mib": peak_memory_mb(),
+    }
+    write_record(
+        args.out,
+        results,
+        command=["python3", "benchmarks/sweep_dysan.py", *sys.argv[1:]],
+        load_at_start=load_at_start,
+    )
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":
