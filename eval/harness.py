@@ -4,8 +4,9 @@ every one of them (raw data included as the reference), and write a report.
     python -m eval.harness --run runs/dysan-quick [--data SPEC] [--splits subject,trial]
         [--evaluators utility,privacy,distortion,dtw,online] [--preset quick|full]
 
-Writes ``<run>/report/`` (or ``--out``): ``metrics.json``, ``report.md`` and PNG
-figures, and prints the headline table.
+Writes ``<run>/report/`` (or ``--out``): ``metrics.json``, ``report.md``, PNG
+figures and ``record.json`` (the metrics with the command, commit, machine and load:
+``jaxpriv.records``), and prints the headline table.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from eval.transforms import load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset, load_from_description
+from jaxpriv.records import load_average, write_record
 from jaxpriv.run_io import format_table
 
 
@@ -73,13 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
+    command = ["python3", "-m", "eval.harness", *(sys.argv[1:] if argv is None else argv)]
+    load_at_start = load_average()
     run = Path(args.run)
     try:
         if not (run / "checkpoints").is_dir():
             raise CheckpointError(f"{run}: no checkpoints/ folder; is this a training run folder?")
         method = run_method(run)
         if method in SAMPLERS:
-            return _evaluate_generator(run, method, args)
+            return _evaluate_generator(run, method, args, command, load_at_start)
         splits = _names(args.splits, THREATS, "splits")
         evaluators = _names(args.evaluators, EVALUATORS, "evaluators")
         transforms = load_transforms(run, step=args.step)
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": time.perf_counter() - started,
         },
     )
+    write_record(out / "record.json", summary, command=command, load_at_start=load_at_start)
     print(format_table(summary["headline"], list(HEADLINE_COLUMNS)))
     for target, t in summary["targets"].items():
         print(f"target {'met' if t['met'] else 'NOT met'}: {target}")
@@ -134,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _evaluate_generator(run: Path, method: str, args: argparse.Namespace) -> int:
+def _evaluate_generator(
+    run: Path, method: str, args: argparse.Namespace, command: list[str], load_at_start
+) -> int:
     """Generator runs: real vs generated windows, by the generator evaluators."""
     names = None
     if args.evaluators != ",".join(EVALUATORS):  # the default means "all of them"
@@ -147,6 +154,7 @@ def _evaluate_generator(run: Path, method: str, args: argparse.Namespace) -> int
     summary = evaluate_run(
         run, method, ds=ds, preset=preset, evaluators=names, out=out, seed=args.seed
     )
+    write_record(out / "record.json", summary, command=command, load_at_start=load_at_start)
     print(f"report: {out / 'report.md'} ({summary['elapsed_s'] / 60:.1f} min)")
     return 0
 
