@@ -15,6 +15,8 @@ import pytest
 from eval import harness
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, load_generators
+from jaxpriv.methods.symbolic_model import make_network, masked_log_probs
+from jaxpriv.methods.symbolic_sample import make_sample
 from jaxpriv.quantize import fit_quantizer
 from jaxpriv.sweep import make_variant_mesh, stack_grid
 from train import symbolic as cli
@@ -49,14 +51,14 @@ def boost_head(variables, scale: float = 300.0):
 def test_model_is_causal_starts_near_uniform_and_follows_the_seeds_init(case: str) -> None:
     cfg = tiny_cfg(case, num_bins=49, wavenet_channels=32, hidden=64)
     v, length = cfg.num_bins, cfg.seq_len
-    model = symbolic.make_network(cfg)
+    model = make_network(cfg)
     tokens = jax.random.randint(jax.random.key(3), (16, length + 1), 0, v)
     variables = model.init(jax.random.key(0), tokens[:2, :-1])  # as make_train's init does
     apply = jax.jit(lambda variables, t: model.apply(variables, t, train=False))
 
     # Initial loss about ln V: the output layer starts near zero.
     valid = jnp.ones((cfg.num_slots, v), bool)
-    logp = symbolic.masked_log_probs(apply(variables, tokens[:, :-1]), valid)
+    logp = masked_log_probs(apply(variables, tokens[:, :-1]), valid)
     nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)
     assert abs(float(nll.mean()) - math.log(v)) < 0.02
     params = variables["params"]
@@ -224,7 +226,7 @@ def test_sampling_top_k_1_is_greedy_and_temperature_changes_diversity(transforme
     gen = load_generator(transformer_run, seed=3)
     cfg, q = gen.config, gen.quantizer
     variables = boost_head(gen.variables, 30.0)
-    sample = symbolic.make_sample(cfg, q, gen.activity_prior)
+    sample = make_sample(cfg, q, gen.activity_prior)
     # 4 samples per call everywhere: the CLI's samples.png compiled that sampler already.
     a = sample(variables, jax.random.key(0), 4, top_k=1, activity=2)
     b = sample(variables, jax.random.key(9), 4, top_k=1, activity=2)
@@ -232,9 +234,9 @@ def test_sampling_top_k_1_is_greedy_and_temperature_changes_diversity(transforme
     assert a["symbols"].shape == (4, cfg.window, cfg.num_slots)
     assert np.asarray(a["activity"]).tolist() == [2] * 4
     # Greedy decoding by hand: argmax of the full causal pass, one position at a time.
-    model = symbolic.make_network(cfg)
+    model = make_network(cfg)
     valid = jnp.asarray(q.valid_mask())
-    log_probs = jax.jit(lambda b: symbolic.masked_log_probs(model.apply(variables, b), valid))
+    log_probs = jax.jit(lambda b: masked_log_probs(model.apply(variables, b), valid))
     buf = jnp.zeros((1, cfg.seq_len), jnp.int32).at[0, 0].set(cfg.num_bins + 2)
     greedy = []
     for i in range(cfg.seq_len):
@@ -256,7 +258,7 @@ def test_sampling_top_k_1_is_greedy_and_temperature_changes_diversity(transforme
     c = draw(sample, variables)["symbols"]
     assert len({tuple(r) for r in c.reshape(16, -1)}) > 1
     # The activity comes from the prior when not given.
-    only_one = symbolic.make_sample(cfg, q, [0, 0, 1, 0])
+    only_one = make_sample(cfg, q, [0, 0, 1, 0])
     assert set(draw(only_one, variables)["activity"].tolist()) == {2}
     with pytest.raises(ValueError, match="temperature"):
         sample(variables, jax.random.key(0), 2, temperature=0.0)
@@ -271,7 +273,7 @@ def test_sampling_only_emits_symbols_each_feature_has(transformer_run) -> None:
     q = fit_quantizer(x, gen.config.num_bins, feature_names=("const", "three", "normal"))
     assert q.bins_per_feature.tolist() == [1, 3, 9]
     # Another quantizer with the same shapes: the compiled sampler takes its tables.
-    sample = symbolic.make_sample(gen.config, q)
+    sample = make_sample(gen.config, q)
     out = draw(sample, boost_head(gen.variables, 30.0), temperature=5.0)
     s = out["symbols"].reshape(-1, 3)
     assert (s[:, 0] == 0).all() and s[:, 1].max() <= 2 and s[:, 2].max() > 2

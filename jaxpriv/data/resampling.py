@@ -1,11 +1,18 @@
-"""Resampling irregularly timed sensor samples onto a uniform rate, without aliasing."""
+"""Changing the sample rate of sensor data.
+
+:func:`resample_to_rate` puts irregularly timed samples onto a uniform rate, without
+aliasing; :func:`downsample_dataset` averages groups of samples of a whole dataset.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 from scipy.signal import resample_poly
+
+from jaxpriv.data.dataset import DataFormatError, Dataset
 
 OVERSAMPLE = 4  # interpolate at 4x the target rate, then low-pass and decimate
 
@@ -42,3 +49,19 @@ def resample_to_rate(
     # padtype="line" extends the signal along the line between its end values, so
     # the filter does not droop at the edges (the default pads with zeros).
     return resample_poly(dense, 1, oversample, axis=0, padtype="line")
+
+
+def downsample_dataset(ds: Dataset, factor: int) -> Dataset:
+    """Average non-overlapping groups of ``factor`` samples (rate / factor); 1 = unchanged."""
+    if factor == 1:
+        return ds
+    recs = []
+    for rec in ds.recordings:
+        n = rec.num_samples // factor
+        if n == 0:
+            continue
+        data = rec.data[: n * factor].reshape(n, factor, -1).mean(axis=1)
+        recs.append(dataclasses.replace(rec, data=data.astype(rec.data.dtype)))
+    if not recs:
+        raise DataFormatError(f"{ds.name}: every recording is shorter than {factor} samples")
+    return ds.replace(recordings=tuple(recs), rate_hz=ds.rate_hz / factor)

@@ -1,9 +1,11 @@
-"""Symbolic sequence generators (seed 004) as pure functions: data, training, sampling.
+"""Symbolic sequence generators (seed 004): config, presets, data preparation, training.
 
 Every numeric feature is discretized into ``num_bins`` symbols
 (:mod:`jaxpriv.quantize`), a record becomes a sentence of symbols, and a next-symbol
 model (:mod:`jaxpriv.nn.symbolic`: WaveNet, RNN or Transformer) is trained with
-cross-entropy, as a language model.
+cross-entropy, as a language model. The token layout and the prepared-data container
+are in :mod:`jaxpriv.methods.symbolic_data`, the network and its update step in
+:mod:`jaxpriv.methods.symbolic_model`, sampling in :mod:`jaxpriv.methods.symbolic_sample`.
 
 **Sequences.** A sensor window of ``T`` steps x ``C`` channels is the channel-interleaved
 sequence of ``L = T * C`` symbols (``x[0, 0], .., x[0, C-1], x[1, 0], ..``); a tabular
@@ -25,32 +27,33 @@ the training users only; the held-out users' windows give the held-out NLL.
 randomness is ``fold_in(key, epoch)``, so a resumed run equals an uninterrupted one.
 Logits of symbols a feature does not use (quantile bins of features with few
 distinct values) are masked out, in training and in sampling alike.
-
-**Sampling** (``make_sample``) is autoregressive under ``lax.scan`` and vmapped over
-samples. Each step recomputes the model's full causal pass over a fixed-length buffer
-(positions after the current one hold placeholders the causal model cannot see):
-``L`` passes of length ``L``, i.e. O(L^2) work, acceptable at these lengths (96
-tokens) and identical for the three models, so no key/value or convolution caches.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxpriv.data.channels import select_channels
 from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.resampling import downsample_dataset
 from jaxpriv.data.splits import split_dataset
 from jaxpriv.data.windows import make_windows, vocabularies
-from jaxpriv.nn.symbolic import RNNLM, TransformerLM, WaveNetLM
-from jaxpriv.quantize import METHODS, Quantizer, decode_symbols, fit_quantizer
+from jaxpriv.methods.symbolic_data import SymbolicData, token_rows
+from jaxpriv.methods.symbolic_model import (
+    all_finite,
+    make_network,
+    make_optimizer,
+    make_step,
+    select,
+    token_nll,
+)
+from jaxpriv.quantize import METHODS, fit_quantizer
 
 PyTree = Any
 HP_KEYS = ("lr", "seed")
@@ -171,72 +174,6 @@ def preset_config(name: str, **overrides: Any) -> SymbolicConfig:
 # --------------------------------------------------------------------------- data
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class SymbolicData:
-    """Token arrays for training and held-out NLL, the quantizer, and the raw values."""
-
-    kind: str  # "windows" | "tabular"
-    train: dict[str, np.ndarray]  # tokens (N, L + 1) int32, valid (S, V) bool
-    test: dict[str, np.ndarray]
-    quantizer: Quantizer
-    train_values: np.ndarray  # (N, T, S) raw units
-    test_values: np.ndarray
-    train_activity: np.ndarray  # (N,) int32 (zeros for tabular)
-    test_activity: np.ndarray
-    activities: tuple[str, ...]
-    activity_prior: np.ndarray  # (A,) training frequencies (empty for tabular)
-    names: tuple[str, ...]  # channels or feature names
-    rate_hz: float | None
-    split: str
-    test_subjects: tuple[str, ...] = ()
-    source: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able facts stored in checkpoints: enough to decode and label samples."""
-        steps, slots = self.train_values.shape[1:]
-        return {
-            "kind": self.kind,
-            "quantizer": self.quantizer.to_json(),
-            "layout": {
-                "steps": int(steps),
-                "slots": int(slots),
-                "order": "time-major, channel-interleaved, after one start token",
-            },
-            "activities": list(self.activities),
-            "activity_prior": [float(p) for p in self.activity_prior],
-            "channels": list(self.names) if self.kind == "windows" else [],
-            "feature_names": list(self.names) if self.kind == "tabular" else [],
-            "rate_hz": self.rate_hz,
-            "split": self.split,
-            "test_subjects": list(self.test_subjects),
-            "train_sequences": len(self.train_values),
-            "test_sequences": len(self.test_values),
-            **self.source,
-        }
-
-
-def downsample_dataset(ds: Dataset, factor: int) -> Dataset:
-    """Average non-overlapping groups of ``factor`` samples (rate / factor); 1 = unchanged."""
-    if factor == 1:
-        return ds
-    recs = []
-    for rec in ds.recordings:
-        n = rec.num_samples // factor
-        if n == 0:
-            continue
-        data = rec.data[: n * factor].reshape(n, factor, -1).mean(axis=1)
-        recs.append(dataclasses.replace(rec, data=data.astype(rec.data.dtype)))
-    if not recs:
-        raise DataFormatError(f"{ds.name}: every recording is shorter than {factor} samples")
-    return ds.replace(recordings=tuple(recs), rate_hz=ds.rate_hz / factor)
-
-
-def _tokens(symbols_NxTxS: np.ndarray, start_N: np.ndarray) -> np.ndarray:
-    n = symbols_NxTxS.shape[0]
-    flat = symbols_NxTxS.reshape(n, -1)
-    return np.concatenate([start_N[:, None], flat], axis=1).astype(np.int32)
-
-
 def prepare_windows(
     ds: Dataset, cfg: SymbolicConfig, *, split: str = "subject", **split_kwargs: Any
 ) -> tuple[SymbolicConfig, SymbolicData]:
@@ -268,7 +205,7 @@ def prepare_windows(
     v = cfg.num_bins
 
     def arrays(w) -> dict[str, np.ndarray]:
-        return {"tokens": _tokens(quantizer.encode(w.x), v + w.activity), "valid": valid}
+        return {"tokens": token_rows(quantizer.encode(w.x), v + w.activity), "valid": valid}
 
     prior = np.bincount(train_w.activity, minlength=cfg.num_activities) / len(train_w)
     return cfg, SymbolicData(
@@ -316,7 +253,7 @@ def prepare_tabular(
 
     def arrays(rows: np.ndarray) -> dict[str, np.ndarray]:
         start = np.full(len(rows), cfg.num_bins, np.int32)
-        return {"tokens": _tokens(quantizer.encode(rows)[:, None, :], start), "valid": valid}
+        return {"tokens": token_rows(quantizer.encode(rows)[:, None, :], start), "valid": valid}
 
     zeros = np.zeros
     return cfg, SymbolicData(
@@ -356,67 +293,6 @@ def reference_nll(data: SymbolicData) -> dict[str, float]:
 # --------------------------------------------------------------------------- training
 
 
-def make_network(cfg: SymbolicConfig):
-    common = dict(
-        vocab=cfg.num_bins, num_starts=cfg.num_starts, seq_len=cfg.seq_len, num_slots=cfg.num_slots
-    )
-    if cfg.model == "wavenet":
-        return WaveNetLM(
-            **common, embed=cfg.embed, channels=cfg.wavenet_channels, dilations=cfg.dilations,
-            kernel=cfg.wavenet_kernel, hidden=cfg.hidden, norm=cfg.norm,
-        )  # fmt: skip
-    if cfg.model == "rnn":
-        return RNNLM(**common, cell=cfg.cell, embed=cfg.embed, hidden=cfg.hidden, layers=cfg.layers)
-    return TransformerLM(**common, dim=cfg.embed, blocks=cfg.blocks, heads=cfg.heads)
-
-
-def uses_batch_stats(cfg: SymbolicConfig) -> bool:
-    return cfg.model == "wavenet" and cfg.norm == "batch"
-
-
-def masked_log_probs(logits_BxLxV: jax.Array, valid_SxV: jax.Array) -> jax.Array:
-    """Log-probabilities over the symbols each position's feature really uses."""
-    length, slots = logits_BxLxV.shape[-2], valid_SxV.shape[0]
-    valid_LxV = valid_SxV[jnp.arange(length) % slots]
-    return jax.nn.log_softmax(jnp.where(valid_LxV, logits_BxLxV, -1e9), axis=-1)
-
-
-def token_nll(model, variables, tokens_BxL1: jax.Array, valid_SxV: jax.Array) -> jax.Array:
-    """``(B, L)`` negative log-likelihood of every symbol (evaluation mode)."""
-    logits = model.apply(variables, tokens_BxL1[:, :-1], train=False)
-    logp = masked_log_probs(logits, valid_SxV)
-    return -jnp.take_along_axis(logp, tokens_BxL1[:, 1:, None], axis=-1)[..., 0]
-
-
-def _adamw(learning_rate, weight_decay: float, grad_clip: float):
-    return optax.chain(
-        optax.clip_by_global_norm(grad_clip),
-        optax.adamw(learning_rate, weight_decay=weight_decay),
-    )
-
-
-def _optimizer(cfg: SymbolicConfig) -> Callable[..., optax.GradientTransformation]:
-    """``optimizer(lr, total_steps)``: AdamW with gradient clipping; the learning rate
-    follows ``cfg.lr_schedule`` over ``total_steps`` (cosine: down to 5% of ``lr``).
-
-    ``inject_hyperparams`` keeps the current learning rate in the optimizer state, an
-    array leaf that differs per vmapped variant. The state's structure does not depend
-    on ``total_steps``, so ``init`` can build it before the data size is known.
-    """
-
-    def optimizer(lr: jax.Array, total_steps: int = 1) -> optax.GradientTransformation:
-        if cfg.lr_schedule == "cosine":
-            decay = optax.cosine_decay_schedule(1.0, max(total_steps, 1), alpha=0.05)
-            learning_rate = lambda count: lr * decay(count)  # noqa: E731
-        else:
-            learning_rate = lr
-        return optax.inject_hyperparams(_adamw, static_args=("weight_decay", "grad_clip"))(
-            learning_rate=learning_rate, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip
-        )
-
-    return optimizer
-
-
 def make_train(cfg: SymbolicConfig) -> tuple[Callable, Callable, Callable]:
     """``(init, run_epochs, train)`` for one variant; vmap them over a grid of ``{lr, seed}``.
 
@@ -429,8 +305,8 @@ def make_train(cfg: SymbolicConfig) -> tuple[Callable, Callable, Callable]:
     (S, V) bool, shared by all variants.
     """
     model = make_network(cfg)
-    optimizer = _optimizer(cfg)
-    batch_norm = uses_batch_stats(cfg)
+    optimizer = make_optimizer(cfg)
+    step = make_step(cfg)
 
     def init(hp: PyTree) -> PyTree:
         k_model, k_run = jax.random.split(jax.random.key(hp["seed"]))
@@ -449,27 +325,6 @@ def make_train(cfg: SymbolicConfig) -> tuple[Callable, Callable, Callable]:
             "alive": jnp.ones((), jnp.bool_),
         }
 
-    def loss_fn(params, variables, tokens, valid):
-        full = {**variables, "params": params}
-        if batch_norm:
-            logits, updates = model.apply(full, tokens[:, :-1], train=True, mutable=["batch_stats"])
-        else:
-            logits, updates = model.apply(full, tokens[:, :-1], train=True), {}
-        logp = masked_log_probs(logits, valid)
-        nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
-        return jnp.mean(nll), updates
-
-    def step(state, hp, tokens, valid, total_steps: int):
-        variables = state["variables"]
-        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            variables["params"], variables, tokens, valid
-        )
-        opt = optimizer(hp["lr"], total_steps)
-        param_updates, opt = opt.update(grads, state["opt"], variables["params"])
-        params = optax.apply_updates(variables["params"], param_updates)
-        variables = {**variables, **updates, "params": params}
-        return {**state, "variables": variables, "opt": opt}, loss
-
     def one_epoch(state, hp, data):
         tokens, valid = data["tokens"], data["valid"]
         n, b = tokens.shape[0], cfg.batch_size
@@ -485,9 +340,9 @@ def make_train(cfg: SymbolicConfig) -> tuple[Callable, Callable, Callable]:
         )
         loss = jnp.mean(loss)
         # A variant that diverges keeps its last finite state and is marked dead.
-        finite = _all_finite(new_state["variables"]) & jnp.isfinite(loss)
+        finite = all_finite(new_state["variables"]) & jnp.isfinite(loss)
         alive = state["alive"] & finite
-        new_state = _select(~alive, state, new_state)
+        new_state = select(~alive, state, new_state)
         new_state = {**new_state, "epoch": state["epoch"] + 1, "alive": alive}
         return new_state, {"loss": loss, "alive": alive}
 
@@ -513,131 +368,14 @@ def make_nll_sum(cfg: SymbolicConfig) -> Callable:
     return nll_sum
 
 
-# --------------------------------------------------------------------------- sampling
-
-
-def _draw(key: jax.Array, logits_V: jax.Array, temperature, top_k: int | None) -> jax.Array:
-    logits = logits_V / temperature
-    if top_k is not None:
-        kth = jax.lax.top_k(logits, top_k)[0][-1]
-        logits = jnp.where(logits >= kth, logits, -jnp.inf)
-    return jax.random.categorical(key, logits).astype(jnp.int32)
-
-
-def make_sample(
-    cfg: SymbolicConfig, quantizer: Quantizer, activity_prior: Sequence[float] | None = None
-) -> Callable:
-    """``sample(variables, key, num_samples, temperature=1.0, top_k=None, activity=None)``.
-
-    Returns a dict of ``symbols`` (N, T, S) int32, ``values`` (N, T, S) float32 decoded
-    uniformly inside each bin (raw units), and ``activity`` (N,) int32. ``activity`` is
-    an index, or ``(N,)`` indices, into the training activities; ``None`` draws it from
-    ``activity_prior`` (default uniform). ``top_k=1`` is greedy decoding. Jitted once
-    per config (the quantizer's tables are arguments, so every variant and run with
-    the same config shares it); a new ``num_samples`` or ``top_k`` compiles again.
-    """
-    if quantizer.num_features != cfg.num_slots or quantizer.num_bins != cfg.num_bins:
-        raise ValueError(
-            f"quantizer ({quantizer.num_features} features, {quantizer.num_bins} bins) does "
-            f"not match the config ({cfg.num_slots} slots, {cfg.num_bins} bins)"
-        )
-    v, a = cfg.num_bins, cfg.num_activities
-    prior = np.ones(max(a, 1)) if activity_prior is None else np.asarray(activity_prior, float)
-    if prior.shape != (max(a, 1),) or prior.sum() <= 0 or (prior < 0).any():
-        raise ValueError(f"activity_prior must hold {a} non-negative weights, got {prior}")
-    slot = np.arange(cfg.seq_len) % cfg.num_slots
-    tables = {
-        "valid": jnp.asarray(quantizer.valid_mask()[slot]),
-        "edges": jnp.asarray(quantizer.edges_padded(), jnp.float32),
-        "bins": jnp.asarray(quantizer.bins_per_feature),
-        "log_prior": jnp.log(jnp.asarray(prior / prior.sum(), jnp.float32)),
-    }
-    core = _sample_core(cfg)
-
-    def sample(variables, key, num_samples: int, temperature=1.0, top_k=None, activity=None):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if not float(temperature) > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if top_k is not None and not 1 <= int(top_k) <= v:
-            raise ValueError(f"top_k must lie in 1..{v}, got {top_k}")
-        act = np.full(num_samples, -1, np.int32)
-        if activity is not None:
-            if not a:
-                raise ValueError("this generator has no activities to condition on")
-            act = np.broadcast_to(np.asarray(activity, np.int32), (num_samples,)).copy()
-            if act.min() < 0 or act.max() >= a:
-                raise ValueError(f"activity indices must lie in 0..{a - 1}")
-        return core(
-            variables, tables, key, jnp.asarray(act), jnp.float32(temperature),
-            num_samples=int(num_samples), top_k=None if top_k is None else int(top_k),
-        )  # fmt: skip
-
-    return sample
-
-
-@functools.cache
-def _sample_core(cfg: SymbolicConfig) -> Callable:
-    """The jitted sampler of one config: ``core(variables, tables, key, activity_N,
-    temperature, *, num_samples, top_k)``."""
-    model = make_network(cfg)
-    length = cfg.seq_len
-
-    def sample_one(variables, valid_LxV, key, start, temperature, top_k):
-        buf = jnp.zeros((length,), jnp.int32).at[0].set(start)
-
-        def body(buf, inputs):
-            i, k = inputs
-            logits = model.apply(variables, buf[None], train=False)[0, i]
-            symbol = _draw(k, jnp.where(valid_LxV[i], logits, -jnp.inf), temperature, top_k)
-            return buf.at[i + 1].set(symbol, mode="drop"), symbol
-
-        _, symbols = jax.lax.scan(body, buf, (jnp.arange(length), jax.random.split(key, length)))
-        return symbols
-
-    def core(variables, tables, key, activity, temperature, num_samples, top_k):
-        with jax.threefry_partitionable(False):  # faster to compile; see make_train's init
-            return draw(variables, tables, key, activity, temperature, num_samples, top_k)
-
-    def draw(variables, tables, key, activity, temperature, num_samples, top_k):
-        k_act, k_sym, k_dec = jax.random.split(key, 3)
-        if cfg.num_activities:
-            drawn = jax.random.categorical(k_act, tables["log_prior"], shape=(num_samples,))
-            activity = jnp.where(activity < 0, drawn, activity).astype(jnp.int32)
-        else:
-            activity = jnp.zeros((num_samples,), jnp.int32)
-        keys = jax.random.split(k_sym, num_samples)
-        one = jax.vmap(sample_one, in_axes=(None, None, 0, 0, None, None))
-        symbols = one(variables, tables["valid"], keys, cfg.num_bins + activity, temperature, top_k)
-        symbols = symbols.reshape(num_samples, cfg.window, cfg.num_slots)
-        values = decode_symbols(tables["edges"], tables["bins"], symbols, k_dec)
-        return {"symbols": symbols, "values": values, "activity": activity}
-
-    return jax.jit(core, static_argnames=("num_samples", "top_k"))
-
-
-def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _all_finite(tree: PyTree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves))
-
-
 __all__ = [
     "HP_KEYS",
     "PRESETS",
     "SymbolicConfig",
-    "SymbolicData",
-    "make_network",
     "make_nll_sum",
-    "make_sample",
     "make_train",
-    "masked_log_probs",
     "prepare_tabular",
     "prepare_windows",
     "preset_config",
     "reference_nll",
-    "token_nll",
 ]

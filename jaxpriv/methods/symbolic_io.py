@@ -21,7 +21,8 @@ from jaxpriv.checkpoint import (
     select_variant,
     variant_index,
 )
-from jaxpriv.methods.symbolic import SymbolicConfig, make_sample, make_train
+from jaxpriv.methods.symbolic import SymbolicConfig, make_train
+from jaxpriv.methods.symbolic_sample import make_sample
 from jaxpriv.quantize import Quantizer
 
 
