@@ -1,10 +1,11 @@
 """What the paper-table commands share: train the runs that are missing, then measure
 chosen attackers over several seeds on the same released windows.
 
-A run counts as done when its ``summary.json`` exists (every trainer writes it
-last); otherwise its trainer is called with the same folder, which resumes
-from the last checkpoint. Measurements reuse :class:`eval.context.EvalContext`,
-so a table's numbers are exactly the harness's.
+Every run is made through its trainer with the same folder: the run driver
+reuses a finished run of the same fingerprint (task, config, grid, version),
+resumes an unfinished one, and refuses a folder trained on anything else, so a
+table never measures a stale run made on other data. Measurements reuse
+:class:`eval.context.EvalContext`, so a table's numbers are exactly the harness's.
 """
 
 from __future__ import annotations
@@ -38,18 +39,19 @@ class RunRecipe:
 
 
 def ensure_run(recipe: RunRecipe) -> Path:
-    """Train ``recipe`` unless its run is complete; raise if the trainer fails."""
-    if (recipe.path / "summary.json").is_file():
-        print(f"[run] {recipe.path}: complete, reused", file=sys.stderr)
-        return recipe.path
-    print(f"[run] {recipe.path}: training ({recipe.command()})", file=sys.stderr)
+    """Make ``recipe``'s run: reused when complete with the same fingerprint, resumed or
+    trained otherwise; raise if the trainer fails or the folder holds another run."""
+    print(f"[run] {recipe.path}: {recipe.command()}", file=sys.stderr)
     main = importlib.import_module(recipe.trainer).main
     try:
         code = main([*recipe.argv, "--out", str(recipe.path)])
     except SystemExit as exit_:  # argparse rejects its arguments this way
         code = exit_.code
     if code not in (0, None) or not (recipe.path / "summary.json").is_file():
-        raise RuntimeError(f"{recipe.command()} failed (exit {code}); see its output above")
+        raise RuntimeError(
+            f"{recipe.command()} failed (exit {code}); see its output above (a folder that "
+            "holds a run of other data or settings: give another --runs folder)"
+        )
     return recipe.path
 
 

@@ -41,7 +41,7 @@ class DataSpec:
 
     @classmethod
     def from_prepared(cls, prepared: dict[str, Any]) -> DataSpec:
-        """From a trainer's ``meta["prepared"]`` (``DysanData.describe()``)."""
+        """From a trainer's ``meta["prepared"]`` (``TaskData.describe()``)."""
         return cls(
             channels=tuple(prepared["channels"]),
             window=int(prepared["window"]),

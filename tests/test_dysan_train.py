@@ -20,8 +20,8 @@ import pytest
 
 from jaxpriv.checkpoint import Checkpointer, with_sharding
 from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dysan_task
 from jaxpriv.methods import dysan
-from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 
 TINY_DATA = "embedded:users=6,long_s=6,short_s=4"
@@ -31,7 +31,7 @@ CFG = dysan.DysanConfig(epochs=2, batch_size=32, k_pred=1, k_disc=1, width=0.25)
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, np.ndarray]:
-    return prepare_dysan_data(load_dataset(TINY_DATA)).train
+    return dysan_task().prepare(load_dataset(TINY_DATA)).train
 
 
 def variant(alpha: float, lam: float, seed: int, lr: float = 1e-3) -> dict:

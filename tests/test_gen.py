@@ -22,8 +22,8 @@ from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import Checkpointer
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import Scaler
+from jaxpriv.data.task import dysan_task
 from jaxpriv.methods import gen
-from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.methods.gen_io import load_stacked, restore_run
 from jaxpriv.nn.gen import Estimator, Guardian
 from train import gen as train_gen
@@ -40,7 +40,7 @@ BEFORE_GUARDIAN, FINAL = EST + IDENTITY, EST + IDENTITY + GUARD
 
 @pytest.fixture(scope="module")
 def data():
-    return prepare_dysan_data(load_dataset(TINY_DATA))
+    return dysan_task().prepare(load_dataset(TINY_DATA))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import Checkpointer
 from jaxpriv.data.load import load_dataset
-from jaxpriv.methods.dysan_data import prepare_dysan_data
+from jaxpriv.data.task import dysan_task
 from train import dysan as train_dysan
 from train import olympus
 
@@ -31,7 +31,7 @@ def test_a_tiny_run_is_stored_and_restored_as_olympus(tmp_path, monkeypatch) -> 
 
     ts = load_transforms(run)
     assert ts.method == "olympus" and ts.names == (RAW, "olympus-a0.6-l0.4")
-    data = prepare_dysan_data(load_dataset(TINY_DATA))
+    data = dysan_task().prepare(load_dataset(TINY_DATA))
     x = data.test_windows.x[:4].astype(np.float32)
     released = ts.release(x, data.test_windows.attributes[:4], data.test["activity"][:4], 0)
     assert released.shape == (2, *x.shape) and np.isfinite(released).all()

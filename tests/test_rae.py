@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache as xla_cache
 
+from eval import compound as compound_cli
 from eval.config import PRESETS
 from eval.context import EvalContext
 from eval.evaluators.replacement import markdown, replacement
@@ -24,7 +25,6 @@ from jaxpriv.methods import rae
 from jaxpriv.methods.rae_io import restore_state
 from jaxpriv.nn.rae import ReplacementAutoencoder, layer_sizes
 from jaxpriv.sweep import stack_grid
-from train import compound as compound_cli
 from train import rae as rae_cli
 
 TINY_DATA = "embedded:users=8,long_s=8,short_s=4"

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
 from collections.abc import Iterable
+from typing import Any
+
+from jaxpriv.data.dataset import Dataset
+from jaxpriv.data.task import Task, dataset_identity
 
 
 def run_parser(method: str, doc: str | None, presets: Iterable[str]) -> argparse.ArgumentParser:
@@ -19,4 +25,36 @@ def run_parser(method: str, doc: str | None, presets: Iterable[str]) -> argparse
     p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
     p.add_argument("--out", default=None, help=f"run folder (default: runs/{method}-<preset>)")
     p.add_argument("--preset", default="quick", choices=sorted(presets))
+    add_run_arguments(p)
     return p
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The run driver's flags: ``--save-every`` and ``--fresh``."""
+    p.add_argument("--save-every", type=int, default=1, help="epochs (rounds) per checkpoint")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: remove the checkpoints and summaries of an earlier run in --out",
+    )
+
+
+def task_from_args(args: argparse.Namespace, base: Task) -> Task:
+    """``base`` (the method's default task) with the dataset flags, and ``--split`` where
+    the trainer has it."""
+    changes: dict[str, Any] = {"data": args.data, "subjects": args.subjects, "rate_hz": args.rate}
+    if getattr(args, "split", None):
+        changes["split"] = args.split
+    return dataclasses.replace(base, **changes)
+
+
+def task_identity(task: Task, ds: Dataset) -> dict[str, Any]:
+    """The task part of a run's identity: the task less where its files are, plus what
+    identifies the loaded data's content."""
+    spec = {k: v for k, v in task.to_json().items() if k not in ("data", "subjects")}
+    return spec | {"dataset": dataset_identity(ds.description)}
+
+
+def resume_command(method: str, argv: list[str]) -> str:
+    """The command line that runs (and so resumes) this trainer with ``argv``."""
+    return shlex.join(["python", "-m", f"train.{method}", *argv])

@@ -36,13 +36,13 @@ import numpy as np
 from jaxpriv import baselines
 from jaxpriv.checkpoint import Checkpointer, CheckpointError
 from jaxpriv.data.dataset import DataFormatError
-from jaxpriv.data.load import load_dataset
-from jaxpriv.methods.dysan_data import DysanData, prepare_dysan_data, prepare_msda_data
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.data.task import TaskData, dysan_task, msda_task
+from jaxpriv.run import check_identity, run_metadata
+from jaxpriv.run_io import format_table, write_json_atomic, write_text_atomic
+from train import task_from_args, task_identity
 
-PRESETS = {"msda": prepare_msda_data, "dysan": prepare_dysan_data}
+PRESETS = {"msda": msda_task, "dysan": dysan_task}  # the data spec compared under
 DEFAULT_TRANSFORMS = "resample:10,resample:5,ssa:2,ssa:1"  # MSDA's Table 2
-CHECKED_META = ("config", "grid", "data", "prepared")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.sample < 1:
             raise ValueError(f"--sample must be >= 1, got {args.sample}")
-        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
-        data = PRESETS[args.preset](ds)
+        task = task_from_args(args, PRESETS[args.preset]())
+        ds = task.load(progress=True)
+        data = task.prepare(ds, require=("activity", "subject"))
         window = data.train_windows.window
         specs = baselines.parse_transforms(
             args.transforms, rate_hz=ds.rate_hz, window=window, ssa_window=args.ssa_window
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     meta = run_metadata(
         method="baselines",
+        task=task_identity(task, ds),
         config=config,
         grid=[b.to_json() for b in specs],
         transforms=args.transforms,
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "run": str(out),
         "method": "baselines",
+        "fingerprint": meta["fingerprint"],
         "preset": args.preset,
         "data": ds.name,
         "rate_hz": float(ds.rate_hz),
@@ -172,16 +175,12 @@ def _save(out: Path, params: dict[str, np.ndarray], meta: dict[str, Any], *, fre
     with Checkpointer(out / "checkpoints", keep=2) as ckpt:
         latest = ckpt.latest_step()
         if latest is not None:
-            saved = ckpt.restore_meta(latest)
-            differ = [k for k in CHECKED_META if saved.get(k) != meta[k]]  # meta is JSON already
-            if not differ and not fresh:
+            same = ckpt.restore_meta(latest).get("fingerprint") == meta["fingerprint"]
+            if same and not fresh:
                 print(f"checkpoint step {latest} in {out / 'checkpoints'} already holds these")
                 return latest
-            if differ and not fresh:
-                raise CheckpointError(
-                    f"{out}: the checkpoint there was made with a different "
-                    f"{', '.join(differ)}; use another --out, or --fresh to write over it"
-                )
+            if not fresh:
+                check_identity(ckpt.restore_meta(latest), meta, out)
         step = 0 if latest is None else latest + 1
         ckpt.save(step, params, meta, force=True)
     return step
@@ -191,7 +190,7 @@ def measure(
     release_one,
     params: dict[str, np.ndarray],
     specs: list[baselines.Baseline],
-    data: DysanData,
+    data: TaskData,
     *,
     sample: int,
     seed: int,

@@ -18,21 +18,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
-from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dysan_task
 from jaxpriv.methods import dysan
-from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.methods.dysan_eval import evaluate_variants
 from jaxpriv.plots import plot_loss_history
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import (
+    Chunk,
+    Plan,
+    RunSpec,
+    Summary,
+    drive,
+    epoch_counter,
+    fixed_chunks,
+    per_unit_records,
+    run_metadata,
+)
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import (
     dysan_grid,
     initialize_distributed,
@@ -41,7 +48,7 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
-from train import run_parser
+from train import resume_command, run_parser, task_from_args, task_identity
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")
 TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary title
@@ -66,8 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("sum", "vector"), default="sum")
     p.add_argument("--unconditional", action="store_true", help="sanitizer without conditioning")
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
-    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument(
         "--export", action="store_true", help="also export every sanitizer to <out>/export/"
     )
@@ -115,14 +120,16 @@ def variant_name(v: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None, method: str = "dysan") -> int:
     """Train and summarise; ``method`` is the name stored in the checkpoint's metadata
     (``train.olympus`` passes ``"olympus"``) and the default run folder's prefix."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     out = Path(args.out or f"runs/{method}-{args.preset}")
     try:
         cfg = config_from(args)
         grid = make_grid(args)
-        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
-        data = prepare_dysan_data(ds, window=cfg.window, stride=cfg.stride, split=args.split)
+        task = task_from_args(args, dysan_task(window=cfg.window, stride=cfg.stride))
+        ds = task.load(progress=True)
+        data = task.prepare(ds)
     except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -131,119 +138,73 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
         f"{len(data.test_windows)} held-out windows ({data.split} split, held-out users "
         f"{', '.join(data.test_subjects)})"
     )
-
+    names = [variant_name(v) for v in grid]
     vmesh = make_variant_mesh(len(grid))
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     train_arrays = vmesh.replicate(data.train)
     init, run_epochs, _ = dysan.make_train(cfg)
-    init_all = sweep_jit(init, vmesh)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
+
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        first = epoch_counter(state) + 1
+        state, metrics = run_all(state, hp, train_arrays, chunk.n)
+        return state, per_unit_records(metrics, len(grid), first, keys=LOSSES)
+
+    plan = Plan(
+        init=sweep_jit(init, vmesh),
+        advance=advance,
+        position=epoch_counter,
+        chunks=fixed_chunks(cfg.epochs),
+        total=cfg.epochs,
+        show=LOSSES,
+        work_per_unit=(len(data.train_windows) // cfg.batch_size) * cfg.batch_size,
+    )
     meta = run_metadata(
-        method=method, config=cfg, grid=grid, data=ds.description, prepared=data.describe()
-    )
+        method=method, task=task_identity(task, ds), config=cfg, grid=grid,
+        data=ds.description, prepared=data.describe(),
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command(method, argv), fresh=args.fresh, save_every=args.save_every,
+    )  # fmt: skip
 
-    ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, history = None, []
-    try:
-        state, history = resume_sweep(
-            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh
-        )
-        if state is None:
-            state = init_all(hp)
-
-        start_epoch = int(np.asarray(state["epoch"])[0])
-        t_start = time.time()
-        windows_per_epoch = (len(data.train_windows) // cfg.batch_size) * cfg.batch_size
-        epoch = start_epoch
-        while epoch < cfg.epochs:
-            n = min(args.save_every, cfg.epochs - epoch)
-            t0 = time.time()
-            state, metrics = run_all(state, hp, train_arrays, n)
-            jax.block_until_ready(state)
-            elapsed = time.time() - t0
-            epoch += n
-            per_epoch = {k: np.asarray(v)[: len(grid)] for k, v in metrics.items()}
-            for j in range(n):  # per-variant losses of every epoch in this chunk
-                history.append(
-                    {"epoch": epoch - n + j + 1}
-                    | {k: v[:, j].tolist() for k, v in per_epoch.items() if k in LOSSES}
-                )
-            last = {k: v[:, -1] for k, v in per_epoch.items()}
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
-            write_json_atomic(
-                out / "metrics.json",
-                {"variants": [variant_name(v) for v in grid], "history": history},
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        results = evaluate_variants(cfg, vmesh, state, hp, data)
+        rows = []
+        for i, v in enumerate(grid):
+            rows.append(
+                {"variant": names[i], "alpha": v["alpha"], "lam": v["lam"], "seed": v["seed"]}
+                | {k: float(history[-1][k][i]) for k in LOSSES if history and k in history[-1]}
+                | {k: np.asarray(val)[i].item() for k, val in results.items()}
             )
-            rate = windows_per_epoch * n * len(grid) / elapsed
-            eta = (cfg.epochs - epoch) * elapsed / n
-            dead = [variant_name(grid[i]) for i in np.flatnonzero(~last["alive"])]
-            print(
-                f"epoch {epoch}/{cfg.epochs}  {elapsed / n:6.1f} s/epoch  "
-                f"{rate:9.0f} windows/s (all variants)  ETA {eta:5.0f} s | "
-                + "  ".join(
-                    f"{k} {np.nanmedian(last[k]):.3f} [{np.nanmin(last[k]):.3f}-"
-                    f"{np.nanmax(last[k]):.3f}]"
-                    for k in ("san_loss", "pred_loss", "disc_loss")
-                    if k in last
-                )
-                + (f" | diverged: {', '.join(dead)}" if dead else ""),
-                flush=True,
-            )
-        ckpt.wait()
-    except KeyboardInterrupt:
-        ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ckpt.close()
+        if history:
+            plot_loss_history(
+                history, names, [k for k in LOSSES if k in history[-1]], out / "losses.png",
+                colour_by=[v["alpha"] for v in grid],
+            )  # fmt: skip
+        columns = ["variant", "san_loss", "pred_loss", "disc_loss", "distortion"]
+        table = format_table(rows, [*columns, "activity_acc", "gender_acc", "alive"])
+        if args.export:
+            from jaxpriv.methods.dysan_io import export_sanitizer, load_sanitizers
 
-    results = evaluate_variants(cfg, vmesh, state, hp, data)
-    rows = []
-    for i, v in enumerate(grid):
-        rows.append(
-            {"variant": variant_name(v), "alpha": v["alpha"], "lam": v["lam"], "seed": v["seed"]}
-            | {k: float(history[-1][k][i]) for k in LOSSES if history and k in history[-1]}
-            | {k: np.asarray(val)[i].item() for k, val in results.items()}
+            for t in load_sanitizers(out):
+                export_sanitizer(t, out / "export" / f"{t.name}.jaxexport")
+            print(f"exported {len(grid)} sanitizers (jax.export) to {out / 'export'}")
+        title = TITLES.get(method, method)
+        return Summary(
+            data={
+                "preset": args.preset,
+                "epochs": epoch_counter(state),
+                "held_out_users": list(data.test_subjects),
+                "variants": rows,
+            },
+            markdown=f"# {title} {args.preset}: held-out users\n\n{table}\n",
+            console=f"\nheld-out users {', '.join(data.test_subjects)}: jointly trained "
+            f"predictor (activity) and discriminator (gender) on sanitized windows\n{table}\n"
+            "per-variant losses per epoch in metrics.json, plotted in losses.png",
         )
-    summary = {
-        "run": str(out),
-        "preset": args.preset,
-        "epochs": int(np.asarray(state["epoch"])[0]),
-        "train_seconds": round(time.time() - t_start, 1),
-        "devices": [str(d) for d in jax.devices()],
-        "held_out_users": list(data.test_subjects),
-        "variants": rows,
-    }
-    if history:
-        plot_loss_history(
-            history,
-            [variant_name(v) for v in grid],
-            [k for k in LOSSES if k in history[-1]],
-            out / "losses.png",
-            colour_by=[v["alpha"] for v in grid],
-        )
-    columns = ["variant", "san_loss", "pred_loss", "disc_loss", "distortion", "activity_acc"]
-    columns += ["gender_acc", "alive"]
-    table = format_table(rows, columns)
-    write_json_atomic(out / "summary.json", summary)
-    title = TITLES.get(method, method)
-    write_text_atomic(out / "summary.md", f"# {title} {args.preset}: held-out users\n\n{table}\n")
-    if args.export:
-        from jaxpriv.methods.dysan_io import export_sanitizer, load_sanitizers
 
-        for t in load_sanitizers(out):
-            export_sanitizer(t, out / "export" / f"{t.name}.jaxexport")
-        print(f"exported {len(grid)} sanitizers (jax.export) to {out / 'export'}")
-    print(
-        f"\nheld-out users {', '.join(data.test_subjects)}: jointly trained predictor "
-        f"(activity) and discriminator (gender) on sanitized windows\n{table}\n"
-        f"written to {out}/summary.json, summary.md, metrics.json (per-variant losses per "
-        f"epoch), losses.png; checkpoints in {out}/checkpoints"
-    )
-    return 0
+    return drive(plan, spec, finish)
 
 
 if __name__ == "__main__":

@@ -27,23 +27,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
-from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dysan_task
 from jaxpriv.methods import gen
-from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.nn.gen import ACTIVATIONS
 from jaxpriv.plots import plot_loss_history
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import (
+    Chunk,
+    Plan,
+    RunSpec,
+    Summary,
+    drive,
+    epoch_counter,
+    per_unit_records,
+    run_metadata,
+)
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed, parse_grid, stack_grid
-from train import run_parser
+from train import resume_command, run_parser, task_from_args, task_identity
 
 # The metric printed (and plotted) for each phase.
 PHASE_LOSSES = {
@@ -75,8 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", help="guardian's dense layers, e.g. 512,256,512")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="guardian's activation")
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
-    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     return p
 
 
@@ -124,40 +128,17 @@ def config_from(args: argparse.Namespace) -> gen.GenConfig:
     return gen.preset_config(args.preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _progress(
-    epoch: int,
-    total: int,
-    phase: str,
-    per_epoch: float,
-    rate: float,
-    eta: float,
-    last: dict[str, np.ndarray],
-    dead: list[str],
-) -> str:
-    """One progress line: where the run is, its speed, and the phase's losses over variants."""
-    stats = "  ".join(
-        f"{k} {np.nanmedian(last[k]):.3f} [{np.nanmin(last[k]):.3f}-{np.nanmax(last[k]):.3f}]"
-        for k in PHASE_LOSSES[phase]
-        if k in last
-    )
-    return (
-        f"epoch {epoch}/{total} {phase:9s} {per_epoch:6.1f} s/epoch  {rate:8.0f} windows/s "
-        f"(all variants)  ETA {eta:5.0f} s | {stats}"
-        + (f" | diverged: {', '.join(dead)}" if dead else "")
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     out = Path(args.out or f"runs/gen-{args.preset}")
     try:
-        if args.save_every < 1:
-            raise ValueError(f"--save-every must be >= 1, got {args.save_every}")
         cfg = config_from(args)
         grid = make_grid(args)
-        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
-        data = prepare_dysan_data(ds, window=cfg.window, stride=cfg.stride, split=args.split)
+        task = task_from_args(args, dysan_task(window=cfg.window, stride=cfg.stride))
+        ds = task.load(progress=True)
+        data = task.prepare(ds)
     except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -171,101 +152,66 @@ def main(argv: list[str] | None = None) -> int:
     vmesh, init_all, run_all = gen.compiled(cfg, len(grid))
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     train_arrays = vmesh.replicate(data.train)
+
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        first = epoch_counter(state) + 1
+        state, metrics = run_all(state, hp, train_arrays, chunk.phase, chunk.n)
+        return state, per_unit_records(metrics, len(grid), first, extra={"phase": chunk.phase})
+
+    plan = Plan(
+        init=init_all,
+        advance=advance,
+        position=epoch_counter,
+        chunks=lambda at, every: [Chunk(n, p) for p, n in gen.schedule(cfg, at, every)],
+        total=cfg.total_epochs,
+        show=PHASE_LOSSES,
+        work_per_unit=max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size,
+    )
     meta = run_metadata(
-        method="gen", config=cfg, grid=grid, data=ds.description, prepared=data.describe()
-    )
+        method="gen", task=task_identity(task, ds), config=cfg, grid=grid,
+        data=ds.description, prepared=data.describe(),
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command("gen", argv), fresh=args.fresh, save_every=args.save_every,
+    )  # fmt: skip
 
-    ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, history = None, []
-    t_start = time.time()
-    try:
-        state, history = resume_sweep(
-            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        results = gen.evaluate_variants(cfg, vmesh, state, hp, data)
+        final = {h["phase"]: h for h in history}  # the last epoch of each phase
+        rows = []
+        for i, (name, v) in enumerate(zip(names, grid, strict=True)):
+            losses = {
+                k: float(h[k][i]) for h in final.values() for k in PHASE_LOSSES[h["phase"]]
+                if k in h
+            }  # fmt: skip
+            rows.append(
+                {"variant": name, **v, **losses}
+                | {k: np.asarray(val)[i].item() for k, val in results.items()}
+            )
+        guardian_history = [h for h in history if h["phase"] == "guardian"]
+        if guardian_history:
+            plot_loss_history(
+                guardian_history, names, PHASE_LOSSES["guardian"], out / "losses.png",
+                colour_by=[v["privacy_weight"] for v in grid],
+            )  # fmt: skip
+        columns = ["variant", "raw_activity_acc", "activity_acc", "raw_gender_acc"]
+        table = format_table(rows, [*columns, "gender_acc", "gender_gap", "distortion", "alive"])
+        return Summary(
+            data={
+                "preset": args.preset,
+                "epochs": epoch_counter(state),
+                "held_out_users": list(data.test_subjects),
+                "variants": rows,
+            },
+            markdown=f"# GEN {args.preset}: held-out users, the frozen estimator\n\n"
+            "raw_*: on raw windows; the others: on the guardian's releases. distortion: L1 "
+            f"per channel in [-1, 1] units.\n\n{table}\n",
+            console=f"\nheld-out users {', '.join(data.test_subjects)}: the frozen estimator's "
+            f"accuracy on raw windows and on the guardian's releases\n{table}",
         )
-        if state is None:
-            state = init_all(hp)
 
-        epoch = int(np.asarray(state["epoch"])[0])
-        windows_per_epoch = max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size
-        for phase, n in gen.schedule(cfg, epoch, args.save_every):
-            t0 = time.time()
-            state, metrics = run_all(state, hp, train_arrays, phase, n)
-            jax.block_until_ready(state)
-            elapsed = time.time() - t0
-            epoch += n
-            per_epoch = {k: np.asarray(v)[: len(grid)] for k, v in metrics.items()}
-            for j in range(n):
-                history.append(
-                    {"epoch": epoch - n + j + 1, "phase": phase}
-                    | {k: v[:, j].tolist() for k, v in per_epoch.items() if k != "alive"}
-                )
-            last = {k: v[:, -1] for k, v in per_epoch.items()}
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
-            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
-            rate = windows_per_epoch * n * len(grid) / elapsed
-            eta = (cfg.total_epochs - epoch) * elapsed / n
-            dead = [names[i] for i in np.flatnonzero(~last["alive"])]
-            line = _progress(epoch, cfg.total_epochs, phase, elapsed / n, rate, eta, last, dead)
-            print(line, flush=True)
-        ckpt.wait()
-    except KeyboardInterrupt:
-        ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ckpt.close()
-    train_seconds = time.time() - t_start
-
-    results = gen.evaluate_variants(cfg, vmesh, state, hp, data)
-    final = {h["phase"]: h for h in history}  # the last epoch of each phase
-    rows = []
-    for i, (name, v) in enumerate(zip(names, grid, strict=True)):
-        losses = {
-            k: float(h[k][i]) for h in final.values() for k in PHASE_LOSSES[h["phase"]] if k in h
-        }
-        rows.append(
-            {"variant": name, **v, **losses}
-            | {k: np.asarray(val)[i].item() for k, val in results.items()}
-        )
-    summary = {
-        "run": str(out),
-        "method": "gen",
-        "preset": args.preset,
-        "epochs": int(np.asarray(state["epoch"])[0]),
-        "train_seconds": round(train_seconds, 1),
-        "devices": [str(d) for d in jax.devices()],
-        "held_out_users": list(data.test_subjects),
-        "variants": rows,
-    }
-    guardian_history = [h for h in history if h["phase"] == "guardian"]
-    if guardian_history:
-        plot_loss_history(
-            guardian_history,
-            names,
-            PHASE_LOSSES["guardian"],
-            out / "losses.png",
-            colour_by=[v["privacy_weight"] for v in grid],
-        )
-    columns = ["variant", "raw_activity_acc", "activity_acc", "raw_gender_acc", "gender_acc"]
-    columns += ["gender_gap", "distortion", "alive"]
-    table = format_table(rows, columns)
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(
-        out / "summary.md",
-        f"# GEN {args.preset}: held-out users, the frozen estimator\n\n"
-        "raw_*: on raw windows; the others: on the guardian's releases. distortion: L1 "
-        f"per channel in [-1, 1] units.\n\n{table}\n",
-    )
-    print(
-        f"\nheld-out users {', '.join(data.test_subjects)}: the frozen estimator's accuracy "
-        f"on raw windows and on the guardian's releases\n{table}\n"
-        f"written to {out}/summary.json, summary.md, metrics.json (per-variant losses per "
-        f"epoch), losses.png; checkpoints in {out}/checkpoints"
-    )
-    return 0
+    return drive(plan, spec, finish)
 
 
 if __name__ == "__main__":

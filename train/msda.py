@@ -8,7 +8,7 @@ rounds of regularizers (early-stopped on a validation split: the last 20% of
 each training recording) and AAE epochs against them, until each variant
 converges or ``--rounds`` is reached.
 
-Data: MSDA's input (``prepare_msda_data``): the magnitudes of rotationRate and of
+Data: MSDA's input (``jaxpriv.data.task.msda_task``): the magnitudes of rotationRate and of
 userAcceleration + gravity, windows of 128 with stride 10, standardised, the
 Trial split (every user's last trial of each activity held out).
 
@@ -26,31 +26,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
-from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import msda_task
 from jaxpriv.methods import msda
-from jaxpriv.methods.dysan_data import prepare_msda_data
+from jaxpriv.methods.msda import MsdaSweep
 from jaxpriv.methods.msda_io import METHOD
 from jaxpriv.plots import save_figure
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import Chunk, Plan, RunSpec, Summary, drive, fixed_chunks, run_metadata
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import (
     initialize_distributed,
     make_variant_mesh,
     parse_grid,
     stack_grid,
 )
-from train import run_parser
+from train import resume_command, run_parser, task_from_args, task_identity
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).
 RESUMABLE_CONFIG = ("rounds",)
@@ -72,11 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reg-epochs", type=int, help="override the regularizers' epoch limit")
     p.add_argument("--aae-epochs", type=int, help="override the AAE epochs per round")
     p.add_argument("--subsample", type=int, help="keep every k-th training window")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="start over: delete the checkpoints of an earlier MSDA run in --out",
-    )
     return p
 
 
@@ -107,24 +98,17 @@ def config_from(args: argparse.Namespace) -> msda.MsdaConfig:
     return msda.preset_config(args.preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _without_rounds(key: str, value: Any) -> Any:
-    """What must match to resume: everything but the round limit (more rounds continue)."""
-    value = json.loads(json.dumps(value))
-    if key == "config" and isinstance(value, dict):
-        for name in RESUMABLE_CONFIG:
-            value.pop(name, None)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     out = Path(args.out or f"runs/msda-{args.preset}")
     try:
         cfg = config_from(args)
         grid = make_grid(args)
-        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
-        prepared = prepare_msda_data(ds, window=cfg.window, stride=cfg.stride)
+        task = task_from_args(args, msda_task(window=cfg.window, stride=cfg.stride))
+        ds = task.load(progress=True)
+        prepared = task.prepare(ds, require=("activity", "subject"))
         win = prepared.train_windows
         cfg = dataclasses.replace(
             cfg,
@@ -153,64 +137,53 @@ def main(argv: list[str] | None = None) -> int:
     vmesh = make_variant_mesh(len(grid))
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     data = vmesh.replicate(data)
-    sweep = msda.MsdaSweep(cfg, vmesh, log=lambda line: print(line, flush=True))
+    sweep = MsdaSweep(cfg, vmesh, log=lambda line: print(line, flush=True))
+
+    def start(state: Any) -> tuple[Any, list[dict]]:
+        state, records = sweep.pretrain(state, hp, data)
+        return state, [{"phase": "pretrain", **r} for r in records]
+
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        records = []
+        for _ in range(chunk.n):
+            if not _any_active(state, len(grid)):
+                break
+            state, record = sweep.run_round(state, hp, data)
+            records.append(record)
+        return state, records
+
+    plan = Plan(
+        init=sweep.init,
+        advance=advance,
+        position=_round,
+        chunks=fixed_chunks(cfg.rounds),
+        total=cfg.rounds,
+        unit="round",
+        show=(),
+        start=start,
+        finished=lambda state: not _any_active(state, len(grid)),
+    )
     meta = run_metadata(
-        method=METHOD,
-        config=cfg,
-        grid=grid,
-        data=ds.description,
-        prepared=prepared.describe(),
+        method=METHOD, task=task_identity(task, ds), config=cfg, grid=grid,
+        resumable=RESUMABLE_CONFIG, data=ds.description, prepared=prepared.describe(),
         validation={
             "fraction": cfg.val_fraction,
             "subsample": cfg.subsample,
             "train_windows": len(train_idx),
             "val_windows": len(val_idx),
         },
-    )
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command("msda", argv), fresh=args.fresh, save_every=args.save_every,
+    )  # fmt: skip
 
-    ckpt = Checkpointer(out / "checkpoints", keep=2)
-    t_start = time.time()
-    try:
-        if args.fresh and ckpt.latest_step() is not None:
-            ckpt = _start_over(ckpt, out)
-        state, history = resume_sweep(
-            ckpt, meta, sweep.init, hp, vmesh.variant_sharding, comparable=_without_rounds
-        )
-        history = history or {"pretrain": [], "rounds": []}
-        if state is None:
-            state = sweep.init(hp)
-            state, history["pretrain"] = sweep.pretrain(state, hp, data)
-            _save(ckpt, 0, state, meta, history)
-        while _round(state) < cfg.rounds and _any_active(state, len(grid)):
-            t0 = time.time()
-            state, record = sweep.run_round(state, hp, data)
-            history["rounds"].append(record)
-            r = _round(state)
-            _save(ckpt, r, state, meta, history)
-            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
-            dt = time.time() - t0
-            left = cfg.rounds - r
-            print(
-                f"round {r}/{cfg.rounds} done in {dt:.0f} s  ETA {left * dt:.0f} s (at most) | "
-                f"val loss {_pairs(names, record['aae_val']['val_total'])} | converged "
-                f"{_pairs(names, record['aae_val']['converged'])}",
-                flush=True,
-            )
-        ckpt.wait()
-    except KeyboardInterrupt:
-        ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ckpt.close()
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        print("audit: fresh regularizers on the final latent and output (validation windows)")
+        audit = sweep.audit(state, hp, data)
+        return summarize(out, args.preset, cfg, grid, names, state, history, audit)
 
-    print("audit: fresh regularizers on the final latent and output (validation windows)")
-    audit = sweep.audit(state, hp, data)
-    write_summary(out, args.preset, cfg, grid, names, state, history, audit, t_start)
-    return 0
+    return drive(plan, spec, finish)
 
 
 def _round(state: Any) -> int:
@@ -223,23 +196,6 @@ def _any_active(state: Any, n: int) -> bool:
     return bool((alive & ~converged).any())
 
 
-def _start_over(ckpt: Checkpointer, out: Path) -> Checkpointer:
-    """``--fresh``: delete the checkpoints of an earlier MSDA run in ``out`` (only those)."""
-    method = ckpt.restore_meta().get("method")
-    if method != METHOD:
-        raise CheckpointError(
-            f"{out}: --fresh would delete a {method!r} run's checkpoints; use another --out"
-        )
-    ckpt.close()
-    shutil.rmtree(out / "checkpoints")
-    print(f"--fresh: removed the earlier run's checkpoints in {out}")
-    return Checkpointer(out / "checkpoints", keep=2)
-
-
-def _save(ckpt: Checkpointer, step: int, state: Any, meta: dict, history: dict) -> None:
-    ckpt.save(step, state, meta | {"round": step, "history": history}, force=True)
-
-
 def _pairs(names: list[str], values: list) -> str:
     return "  ".join(
         f"{n} {v:.3f}" if isinstance(v, float) else f"{n} {v}"
@@ -247,9 +203,11 @@ def _pairs(names: list[str], values: list) -> str:
     )
 
 
-def write_summary(out, preset, cfg, grid, names, state, history, audit, t_start) -> None:
-    """``summary.json``, ``summary.md`` and ``losses.png`` of a finished run."""
+def summarize(out, preset, cfg, grid, names, state, history, audit) -> Summary:
+    """The summary of a finished run (and its ``losses.png``)."""
     n = len(grid)
+    pretrain = [h for h in history if h.get("phase") == "pretrain"]
+    history = {"pretrain": pretrain, "rounds": [h for h in history if "round" in h]}
     host = {k: np.asarray(state[k])[:n] for k in ("alive", "converged", "converged_round")}
     variants = []
     for i, (name, hp) in enumerate(zip(names, grid, strict=True)):
@@ -285,16 +243,12 @@ def write_summary(out, preset, cfg, grid, names, state, history, audit, t_start)
             }
         )
     summary = {
-        "run": str(out),
         "preset": preset,
         "config": dataclasses.asdict(cfg),
         "rounds_done": _round(state),
-        "seconds_since_start": round(time.time() - t_start, 1),
-        "devices": [str(d) for d in jax.devices()],
         "chance_identity": 1.0 / cfg.num_users,
         "variants": variants,
     }
-    write_json_atomic(out / "summary.json", summary)
     lines = [f"# MSDA {preset}: AAE and REP\n"]
     lines.append(
         "Validation accuracies of the regularizers, trained at the start of each round on the "
@@ -326,11 +280,9 @@ def write_summary(out, preset, cfg, grid, names, state, history, audit, t_start)
         )  # fmt: skip
         lines.append(f"## {v['name']} ({status})\n")
         lines.append(format_table(rows, list(rows[0])) + "\n")
-    write_text_atomic(out / "summary.md", "\n".join(lines))
     if history["rounds"]:
         plot_rounds(history["rounds"], names, out / "losses.png")
-    print("\n".join(lines))
-    print(f"written to {out}/summary.json, summary.md, metrics.json, losses.png")
+    return Summary(data=summary, markdown="\n".join(lines), console="\n".join(lines))
 
 
 def plot_rounds(rounds: list[dict], names: list[str], path: Path) -> Path:

@@ -26,15 +26,24 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import RUN_KEYS, Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
 from jaxpriv.data.dataset import DataFormatError
-from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import TaskData, msda_task
 from jaxpriv.methods import rae
-from jaxpriv.methods.dysan_data import DysanData, prepare_msda_data
 from jaxpriv.methods.rae_io import variant_name
 from jaxpriv.plots import plot_loss_history
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import (
+    Chunk,
+    Plan,
+    RunSpec,
+    Summary,
+    drive,
+    epoch_counter,
+    fixed_chunks,
+    per_unit_records,
+    run_metadata,
+)
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import (
     VariantMesh,
     initialize_distributed,
@@ -44,7 +53,7 @@ from jaxpriv.sweep import (
     sweep_jit,
     to_host,
 )
-from train import run_parser
+from train import resume_command, run_parser, task_from_args, task_identity
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")
 DEFAULT_WEIGHTS = (1.0, 3.0)
@@ -86,8 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="trial", choices=("trial", "subject", "time"))
     p.add_argument("--eval-steps", type=int, default=400, help="steps of the summary classifier")
-    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     return p
 
 
@@ -125,7 +132,7 @@ def held_out_metrics(
     cfg: rae.RaeConfig,
     state: Any,
     vmesh: VariantMesh,
-    data: DysanData,
+    data: TaskData,
     roles: rae.Roles,
     steps: int,
     seed: int,
@@ -168,6 +175,7 @@ def held_out_metrics(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     out = Path(args.out or f"runs/rae-{args.preset}")
@@ -175,12 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from(args)
         grid = make_grid(args, cfg)
         roles = rae.parse_roles(args.required, args.sensitive, args.neutral)
-        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
+        base = msda_task(window=cfg.window, stride=cfg.stride, activities=roles.activities)
+        task = task_from_args(args, base)
+        ds = task.load(progress=True)
         roles.check_present(ds.activities, f"dataset {ds.name}")
-        data = prepare_msda_data(
-            ds, window=cfg.window, stride=cfg.stride, activities=roles.activities,
-            split=args.split,
-        )  # fmt: skip
+        data = task.prepare(ds, require=("activity", "subject"))
         cfg = dataclasses.replace(cfg, num_channels=len(data.train_windows.channels))
         arrays, fallbacks = rae.train_arrays(
             data.train["x"], data.train["activity"], data.train["subject"],
@@ -206,110 +213,72 @@ def main(argv: list[str] | None = None) -> int:
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     train_data = vmesh.replicate(arrays)
     init, run_epochs, _ = rae.make_train(cfg)
-    init_all = sweep_jit(init, vmesh)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     names = [variant_name(v) for v in grid]
+
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        first = epoch_counter(state) + 1
+        state, metrics = run_all(state, hp, train_data, chunk.n)
+        return state, per_unit_records(metrics, len(grid), first, keys=LOSSES)
+
+    plan = Plan(
+        init=sweep_jit(init, vmesh),
+        advance=advance,
+        position=epoch_counter,
+        chunks=fixed_chunks(cfg.epochs),
+        total=cfg.epochs,
+        show=LOSSES,
+        work_per_unit=max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size,
+    )
     meta = run_metadata(
-        method="rae", config=cfg, grid=grid, roles=roles.to_json(),
-        data=ds.description, prepared=data.describe(),
+        method="rae", task=task_identity(task, ds), config=cfg, grid=grid,
+        roles=roles.to_json(), identifying=("roles",), data=ds.description,
+        prepared=data.describe(),
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command("rae", argv), fresh=args.fresh, save_every=args.save_every,
     )  # fmt: skip
 
-    ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, history = None, []
-    try:
-        state, history = resume_sweep(
-            ckpt,
-            meta,
-            init_all,
-            hp,
-            vmesh.variant_sharding,
-            fresh=args.fresh,
-            keys=(*RUN_KEYS, "roles"),
-        )
-        if state is None:
-            state = init_all(hp)
-        t_start = time.time()
-        windows_per_epoch = max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size
-        epoch = int(np.asarray(state["epoch"])[0])
-        while epoch < cfg.epochs:
-            n = min(args.save_every, cfg.epochs - epoch)
-            t0 = time.time()
-            state, metrics = run_all(state, hp, train_data, n)
-            jax.block_until_ready(state)
-            elapsed = time.time() - t0
-            epoch += n
-            per_epoch = {k: np.asarray(v)[: len(grid)] for k, v in metrics.items()}
-            for j in range(n):
-                history.append(
-                    {"epoch": epoch - n + j + 1} | {k: per_epoch[k][:, j].tolist() for k in LOSSES}
-                )
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
-            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
-            last = {k: v[:, -1] for k, v in per_epoch.items()}
-            dead = [names[i] for i in np.flatnonzero(~last["alive"])]
-            print(
-                f"epoch {epoch}/{cfg.epochs}  {elapsed / n:6.1f} s/epoch  "
-                f"{windows_per_epoch * n * len(grid) / elapsed:9.0f} windows/s (all variants)  "
-                f"ETA {(cfg.epochs - epoch) * elapsed / n:5.0f} s | "
-                + "  ".join(
-                    f"{k} {np.nanmedian(last[k]):.3f} [{np.nanmin(last[k]):.3f}-"
-                    f"{np.nanmax(last[k]):.3f}]"
-                    for k in LOSSES
-                )
-                + (f" | diverged: {', '.join(dead)}" if dead else ""),
-                flush=True,
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        if args.eval_steps > 0:
+            print(f"held-out evaluation: activity CNN ({args.eval_steps} steps) on raw windows")
+            raw, variants, clf_seconds = held_out_metrics(
+                cfg, state, vmesh, data, roles, args.eval_steps, args.seed
             )
-        ckpt.wait()
-    except KeyboardInterrupt:
-        ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ckpt.close()
-    train_seconds = time.time() - t_start
-
-    if args.eval_steps > 0:
-        print(f"held-out evaluation: activity CNN ({args.eval_steps} steps) on raw windows")
-        raw, variants, clf_seconds = held_out_metrics(
-            cfg, state, vmesh, data, roles, args.eval_steps, args.seed
+        else:  # --eval-steps 0: losses only
+            raw, variants, clf_seconds = None, [{} for _ in grid], 0.0
+        alive = np.asarray(state["alive"])[: len(grid)].astype(bool)
+        last = {k: history[-1][k] for k in LOSSES} if history else {}
+        summary = {
+            "preset": args.preset,
+            "epochs": epoch_counter(state),
+            "classifier_seconds": round(clf_seconds, 1),
+            "roles": roles.to_json(),
+            "split": data.split,
+            "held_out_windows": len(data.test_windows),
+            "raw": raw,
+            "variants": [
+                {"variant": name, **hp_, "alive": bool(a)}
+                | {f"train_{k}": float(v[i]) for k, v in last.items()}
+                | m
+                for i, (name, hp_, a, m) in enumerate(
+                    zip(names, grid, alive, variants, strict=True)
+                )
+            ],
+        }
+        if history:
+            plot_loss_history(history, names, list(LOSSES), out / "losses.png",
+                              colour_by=[v["sensitive_weight"] for v in grid])  # fmt: skip
+        table, about = _summary_table(summary, roles)
+        return Summary(
+            data=summary,
+            markdown=f"# RAE {args.preset}\n\n{about}\n\n{table}\n",
+            console=f"\n{about}\n{table}\n({seconds:.0f} s training, {clf_seconds:.0f} s "
+            "evaluation)",
         )
-    else:  # --eval-steps 0: losses only
-        raw, variants, clf_seconds = None, [{} for _ in grid], 0.0
-    alive = np.asarray(state["alive"])[: len(grid)].astype(bool)
-    last = {k: history[-1][k] for k in LOSSES} if history else {}
-    summary = {
-        "run": str(out),
-        "preset": args.preset,
-        "epochs": int(np.asarray(state["epoch"])[0]),
-        "train_seconds": round(train_seconds, 1),
-        "classifier_seconds": round(clf_seconds, 1),
-        "devices": [str(d) for d in jax.devices()],
-        "roles": roles.to_json(),
-        "split": data.split,
-        "held_out_windows": len(data.test_windows),
-        "raw": raw,
-        "variants": [
-            {"variant": name, **hp_, "alive": bool(a)}
-            | {f"train_{k}": float(v[i]) for k, v in last.items()}
-            | m
-            for i, (name, hp_, a, m) in enumerate(zip(names, grid, alive, variants, strict=True))
-        ],
-    }
-    if history:
-        plot_loss_history(history, names, list(LOSSES), out / "losses.png",
-                          colour_by=[v["sensitive_weight"] for v in grid])  # fmt: skip
-    write_json_atomic(out / "summary.json", summary)
-    table, about = _summary_table(summary, roles)
-    write_text_atomic(out / "summary.md", f"# RAE {args.preset}\n\n{about}\n\n{table}\n")
-    print(
-        f"\n{about}\n{table}\nwritten to {out}/summary.json, summary.md, metrics.json, "
-        f"losses.png; checkpoints in {out}/checkpoints ({train_seconds:.0f} s training, "
-        f"{clf_seconds:.0f} s evaluation)"
-    )
-    return 0
+
+    return drive(plan, spec, finish)
 
 
 def _summary_table(summary: dict[str, Any], roles: rae.Roles) -> tuple[str, str]:

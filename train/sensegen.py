@@ -16,23 +16,32 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dataset_identity
 from jaxpriv.methods import sensegen
 from jaxpriv.methods.sensegen_io import variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import (
+    Chunk,
+    Plan,
+    RunSpec,
+    Summary,
+    drive,
+    epoch_counter,
+    fixed_chunks,
+    per_unit_records,
+    run_metadata,
+)
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import (
     initialize_distributed,
     make_variant_mesh,
@@ -40,7 +49,7 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
-from train import run_parser
+from train import resume_command, run_parser
 
 LOSSES = ("nll", "heldout_nll")
 
@@ -85,8 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning rate over the epochs (cosine: down to 2%% of --lr at the last epoch)",
     )
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
-    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     return p
 
 
@@ -145,13 +152,6 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
     )
 
 
-def _without_epochs(key: str, value: Any) -> Any:
-    value = json.loads(json.dumps(value))
-    if key == "config" and isinstance(value, dict):
-        value.pop("epochs", None)
-    return value
-
-
 def _per_variant(values: np.ndarray, names: list[str]) -> str:
     if len(names) <= 6:
         return ", ".join(f"{n} {v:.3f}" for n, v in zip(names, values, strict=True))
@@ -159,6 +159,7 @@ def _per_variant(values: np.ndarray, names: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     out = Path(args.out or f"runs/sensegen-{args.preset}")
@@ -195,116 +196,91 @@ def main(argv: list[str] | None = None) -> int:
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     train_arrays, test_arrays = vmesh.replicate(data.train), vmesh.replicate(data.test)
     init, run_epochs, _ = sensegen.make_train(cfg)
-    init_all = sweep_jit(init, vmesh)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     nll_all = sweep_jit(sensegen.make_nll(cfg), vmesh, data_argnums=(1,))
+
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        first = epoch_counter(state) + 1
+        state, metrics = run_all(state, hp, train_arrays, chunk.n)
+        records = per_unit_records(metrics, len(grid), first, keys=("nll",))
+        # Every chunk ends with the held-out NLL of its final state.
+        records[-1]["heldout_nll"] = np.asarray(nll_all(state["params"], test_arrays))[
+            : len(grid)
+        ].tolist()
+        return state, records
+
+    b = min(cfg.batch_size, n_train)
+    plan = Plan(
+        init=sweep_jit(init, vmesh),
+        advance=advance,
+        position=epoch_counter,
+        chunks=fixed_chunks(cfg.epochs),
+        total=cfg.epochs,
+        show=LOSSES,
+        work_per_unit=(n_train // b) * b * cfg.window,
+        work_name="steps",
+    )
     meta = run_metadata(
-        method="sensegen", config=cfg, grid=grid, data=ds.description, prepared=data.describe()
-    )
+        method="sensegen", task=sensegen_task(args, ds, data), config=cfg, grid=grid,
+        resumable=("epochs",), data=ds.description, prepared=data.describe(),
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command("sensegen", argv), fresh=args.fresh, save_every=args.save_every,
+    )  # fmt: skip
 
-    ckpt = Checkpointer(out / "checkpoints", keep=2)
-    state, history = None, []
-    try:
-        state, history = resume_sweep(
-            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh,
-            comparable=_without_epochs,
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        heldout = np.asarray(history[-1]["heldout_nll"], np.float64)
+        alive = np.asarray(state["alive"])[: len(grid)].astype(bool)
+        baseline = gaussian_baseline_nll(data.test["x"])
+        last_train = history[-1]["nll"]
+        rows = [
+            {
+                "variant": names[i],
+                "seed": v["seed"],
+                "lr": v["lr"],
+                "train_nll": float(last_train[i]),
+                "heldout_nll": float(heldout[i]),
+                "alive": bool(alive[i]),
+            }
+            for i, v in enumerate(grid)
+        ]
+        best = int(np.nanargmin(np.where(alive, heldout, np.nan))) if alive.any() else 0
+        plot_loss_history(
+            [h for h in history if all(k in h for k in LOSSES)], names, LOSSES,
+            out / "losses.png",
         )  # fmt: skip
-        if state is None:
-            state = init_all(hp)
+        params = jax.tree.map(lambda a: a[best], jax.device_get(state["params"]))
+        plot_samples(cfg, params, data, out / "samples.png", title=names[best])
+        table = format_table(rows, ["variant", "seed", "lr", "train_nll", "heldout_nll", "alive"])
+        note = (
+            f"NLL in nats per time step of the {len(data.channels)} standardised channels on "
+            f"{n_test} windows of held-out users {', '.join(data.test_subjects)}; an "
+            f"independent Gaussian per channel scores {baseline:.3f}."
+        )
+        return Summary(
+            data={
+                "preset": args.preset,
+                "epochs": epoch_counter(state),
+                "nll_units": "nats per time step, standardised units (all channels together)",
+                "heldout_users": list(data.test_subjects),
+                "heldout_windows": n_test,
+                "gaussian_baseline_nll": baseline,
+                "best_variant": names[best],
+                "variants": rows,
+            },
+            markdown=f"# SenseGen {args.preset}\n\n{table}\n\n{note}\n",
+            console=f"\n{table}\n{note}\nsamples.png: generated traces next to real ones",
+        )
 
-        t_start = time.time()
-        b = min(cfg.batch_size, n_train)
-        steps_per_epoch = (n_train // b) * b * cfg.window
-        epoch = int(np.asarray(state["epoch"])[0])
-        first = True
-        while epoch < cfg.epochs:
-            n = min(args.save_every, cfg.epochs - epoch)
-            t0 = time.time()
-            state, metrics = run_all(state, hp, train_arrays, n)
-            heldout = np.asarray(nll_all(state["params"], test_arrays))[: len(grid)]
-            elapsed = time.time() - t0
-            epoch += n
-            nll = np.asarray(metrics["nll"])[: len(grid)]
-            alive = np.asarray(metrics["alive"])[: len(grid), -1]
-            for j in range(n):
-                entry = {"epoch": epoch - n + j + 1, "nll": nll[:, j].tolist()}
-                if j == n - 1:
-                    entry["heldout_nll"] = heldout.tolist()
-                history.append(entry)
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
-            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
-            rate = steps_per_epoch * n * len(grid) / elapsed
-            eta = (cfg.epochs - epoch) * elapsed / n
-            dead = [names[i] for i in np.flatnonzero(~alive)]
-            print(
-                f"epoch {epoch}/{cfg.epochs}  {elapsed / n:6.1f} s/epoch  {rate:8.0f} steps/s "
-                f"(all variants{', incl. compiling' if first else ''})  ETA {eta:5.0f} s | "
-                f"nll {_per_variant(nll[:, -1], names)} | "
-                f"held-out {_per_variant(heldout, names)}"
-                + (f" | diverged: {', '.join(dead)}" if dead else ""),
-                flush=True,
-            )
-            first = False
-        ckpt.wait()
-    except KeyboardInterrupt:
-        ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ckpt.close()
+    return drive(plan, spec, finish)
 
-    # Every chunk of epochs ends with the held-out NLL of its final state.
-    heldout = np.asarray(history[-1]["heldout_nll"], np.float64)
-    alive = np.asarray(state["alive"])[: len(grid)].astype(bool)
-    baseline = gaussian_baseline_nll(data.test["x"])
-    last_train = history[-1]["nll"]
-    rows = [
-        {
-            "variant": names[i],
-            "seed": v["seed"],
-            "lr": v["lr"],
-            "train_nll": float(last_train[i]),
-            "heldout_nll": float(heldout[i]),
-            "alive": bool(alive[i]),
-        }
-        for i, v in enumerate(grid)
-    ]
-    best = int(np.nanargmin(np.where(alive, heldout, np.nan))) if alive.any() else 0
-    summary = {
-        "run": str(out),
-        "preset": args.preset,
-        "epochs": int(np.asarray(state["epoch"])[0]),
-        "train_seconds": round(time.time() - t_start, 1),
-        "devices": [str(d) for d in jax.devices()],
-        "nll_units": "nats per time step, standardised units (all channels together)",
-        "heldout_users": list(data.test_subjects),
-        "heldout_windows": n_test,
-        "gaussian_baseline_nll": baseline,
-        "best_variant": names[best],
-        "variants": rows,
-    }
-    plot_loss_history(
-        [h for h in history if all(k in h for k in LOSSES)], names, LOSSES, out / "losses.png"
-    )
-    params = jax.tree.map(lambda a: a[best], jax.device_get(state["params"]))
-    plot_samples(cfg, params, data, out / "samples.png", title=names[best])
-    columns = ["variant", "seed", "lr", "train_nll", "heldout_nll", "alive"]
-    table = format_table(rows, columns)
-    note = (
-        f"NLL in nats per time step of the {len(data.channels)} standardised channels on "
-        f"{n_test} windows of held-out users {', '.join(data.test_subjects)}; an independent "
-        f"Gaussian per channel scores {baseline:.3f}."
-    )
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(out / "summary.md", f"# SenseGen {args.preset}\n\n{table}\n\n{note}\n")
-    print(
-        f"\n{table}\n{note}\nwritten to {out}/summary.json, summary.md, metrics.json, "
-        f"losses.png, samples.png; checkpoints in {out}/checkpoints"
-    )
-    return 0
+
+def sensegen_task(args: argparse.Namespace, ds: Any, data: Any) -> dict[str, Any]:
+    """The task part of the run's identity (the windows SenseGen trains on)."""
+    prepared = data.describe()
+    spec = {k: prepared.get(k) for k in ("activities", "channels", "window", "stride", "split")}
+    return spec | {"rate_hz": args.rate, "dataset": dataset_identity(ds.description)}
 
 
 def gaussian_baseline_nll(x_NxWxD: np.ndarray) -> float:

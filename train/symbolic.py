@@ -20,7 +20,6 @@ import argparse
 import functools
 import math
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,26 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, resume_sweep
 from jaxpriv.data.channels import resolve_channel_spec
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dataset_identity
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
 from jaxpriv.quantize import load_tabular_csv
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import (
+    Chunk,
+    Plan,
+    RunSpec,
+    Summary,
+    drive,
+    epoch_counter,
+    fixed_chunks,
+    per_unit_records,
+    run_metadata,
+)
+from jaxpriv.run_io import format_table
 from jaxpriv.sweep import (
     initialize_distributed,
     make_variant_mesh,
@@ -44,6 +54,7 @@ from jaxpriv.sweep import (
     stack_grid,
     sweep_jit,
 )
+from train import add_run_arguments, resume_command
 
 EVAL_CHUNK = 256  # sequences per held-out evaluation step
 
@@ -88,11 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm", choices=("layer", "batch"), help="WaveNet normalization")
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), help="default cosine")
     p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
-    p.add_argument("--save-every", type=int, default=1, help="epochs per checkpoint")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument(
         "--samples", type=int, default=2, help="generated examples per row in samples.png"
     )
+    add_run_arguments(p)
     return p
 
 
@@ -191,6 +201,7 @@ def _short(values: np.ndarray, names: list[str], limit: int = 6) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     initialize_distributed()
     try:
@@ -215,127 +226,80 @@ def main(argv: list[str] | None = None) -> int:
     hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
     train_arrays = vmesh.replicate(data.train)
     init_all, run_all, _ = compiled(cfg, vmesh)
-    meta = run_metadata(
-        method="symbolic", config=cfg, grid=grid, data=data_desc, prepared=data.describe()
-    )
     references = symbolic.reference_nll(data)
 
-    ckpt = None
-    state, history = None, []
-    try:
-        ckpt = Checkpointer(out / "checkpoints", keep=2)
-        state, history = resume_sweep(
-            ckpt, meta, init_all, hp, vmesh.variant_sharding, fresh=args.fresh
-        )
-        if args.fresh and ckpt.latest_step() is not None:
-            ckpt.close()
-            _clear_checkpoints(out / "checkpoints")
-            ckpt = Checkpointer(out / "checkpoints", keep=2)
-        if state is None:
-            state = init_all(hp)
+    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
+        first = epoch_counter(state) + 1
+        state, metrics = run_all(state, hp, train_arrays, chunk.n)
+        records = per_unit_records(metrics, len(grid), first, keys=("loss",))
+        records[-1]["test_nll"] = evaluate_nll(cfg, vmesh, state, data.test).tolist()
+        return state, records
 
-        epoch = int(np.asarray(state["epoch"])[0])
-        n_train = len(data.train_values)
-        steps = cfg.steps_per_epoch or max(n_train // cfg.batch_size, 1)
-        symbols_per_epoch = steps * cfg.batch_size * cfg.seq_len
-        t_start = time.time()
-        while epoch < cfg.epochs:
-            n = min(args.save_every, cfg.epochs - epoch)
-            t0 = time.time()
-            state, metrics = run_all(state, hp, train_arrays, n)
-            jax.block_until_ready(state)
-            elapsed = time.time() - t0
-            test_nll = evaluate_nll(cfg, vmesh, state, data.test)
-            epoch += n
-            loss = np.asarray(metrics["loss"])[: len(grid)]  # (V, n)
-            for j in range(n):
-                row = {"epoch": epoch - n + j + 1, "loss": loss[:, j].tolist()}
-                if j == n - 1:
-                    row["test_nll"] = test_nll.tolist()
-                history.append(row)
-            ckpt.save(epoch, state, meta | {"epoch": epoch, "history": history}, force=True)
-            write_json_atomic(out / "metrics.json", {"variants": names, "history": history})
-            alive = np.asarray(metrics["alive"])[: len(grid), -1]
-            dead = [names[i] for i in np.flatnonzero(~alive)]
-            rate = symbols_per_epoch * n * len(grid) / elapsed
-            eta = (cfg.epochs - epoch) * elapsed / n
-            print(
-                f"epoch {epoch}/{cfg.epochs}  {elapsed / n:6.1f} s/epoch  {rate:8.0f} symbols/s "
-                f"(all variants)  ETA {eta:5.0f} s | loss {_short(loss[:, -1], names)} | "
-                f"held-out NLL {_short(test_nll, names)}"
-                + (f" | diverged: {', '.join(dead)}" if dead else ""),
-                flush=True,
+    steps = cfg.steps_per_epoch or max(len(data.train_values) // cfg.batch_size, 1)
+    plan = Plan(
+        init=init_all,
+        advance=advance,
+        position=epoch_counter,
+        chunks=fixed_chunks(cfg.epochs),
+        total=cfg.epochs,
+        show=("loss", "test_nll"),
+        work_per_unit=steps * cfg.batch_size * cfg.seq_len,
+        work_name="symbols",
+    )
+    task = {"dataset": dataset_identity(data_desc), "prepared": data.describe()}
+    meta = run_metadata(
+        method="symbolic", task=task, config=cfg, grid=grid, data=data_desc,
+        prepared=data.describe(),
+    )  # fmt: skip
+    spec = RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command("symbolic", argv), fresh=args.fresh, save_every=args.save_every,
+    )  # fmt: skip
+
+    def finish(state: Any, history: list[dict], seconds: float) -> Summary:
+        test_nll = evaluate_nll(cfg, vmesh, state, data.test)
+        alive = np.asarray(state["alive"])[: len(grid)]
+        rows = []
+        for i, v in enumerate(grid):
+            rows.append(
+                {"variant": names[i], "lr": v["lr"], "seed": v["seed"]}
+                | ({"train_loss": float(history[-1]["loss"][i])} if history else {})
+                | {
+                    "test_nll": float(test_nll[i]),
+                    "perplexity": float(math.exp(test_nll[i]))
+                    if np.isfinite(test_nll[i])
+                    else None,
+                    "alive": bool(alive[i]),
+                }
             )
-        ckpt.wait()
-    except KeyboardInterrupt:
-        if ckpt is not None:
-            ckpt.close()
-        print(f"\ninterrupted; run the same command again to resume from {out / 'checkpoints'}")
-        return 130
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if ckpt is not None:
-            ckpt.close()
-
-    test_nll = evaluate_nll(cfg, vmesh, state, data.test)
-    alive = np.asarray(state["alive"])[: len(grid)]
-    rows = []
-    for i, v in enumerate(grid):
-        rows.append(
-            {"variant": names[i], "lr": v["lr"], "seed": v["seed"]}
-            | ({"train_loss": float(history[-1]["loss"][i])} if history else {})
-            | {
-                "test_nll": float(test_nll[i]),
-                "perplexity": float(math.exp(test_nll[i])) if np.isfinite(test_nll[i]) else None,
-                "alive": bool(alive[i]),
-            }
+        if history:
+            plot_loss_history(
+                history_for_plot(history), names, ["loss", "test_nll"], out / "losses.png"
+            )
+        best = int(np.nanargmin(np.where(alive, test_nll, np.inf))) if alive.any() else 0
+        plot_samples(out, best, data, args.samples)
+        table = format_table(rows, ["variant", "train_loss", "test_nll", "perplexity", "alive"])
+        refs = ", ".join(f"{k} {v:.3f}" for k, v in references.items())
+        return Summary(
+            data={
+                "model": cfg.model,
+                "preset": args.preset,
+                "epochs": epoch_counter(state),
+                "kind": data.kind,
+                "symbols_per_sequence": cfg.seq_len,
+                "num_bins": cfg.num_bins,
+                "held_out": data.split,
+                "held_out_sequences": len(data.test_values),
+                "reference_nll": references,
+                "variants": rows,
+            },
+            markdown=f"# Symbolic {cfg.model} ({args.preset}): held-out next-symbol NLL "
+            f"(nats/symbol)\n\n{table}\n\nReferences: {refs}.\n",
+            console=f"\nheld-out next-symbol NLL (nats per symbol; {refs})\n{table}\n"
+            "samples.png: generated next to held-out",
         )
-    summary = {
-        "run": str(out),
-        "model": cfg.model,
-        "preset": args.preset,
-        "epochs": int(np.asarray(state["epoch"])[0]),
-        "train_seconds": round(time.time() - t_start, 1),
-        "devices": [str(d) for d in jax.devices()],
-        "kind": data.kind,
-        "symbols_per_sequence": cfg.seq_len,
-        "num_bins": cfg.num_bins,
-        "held_out": data.split,
-        "held_out_sequences": len(data.test_values),
-        "reference_nll": references,
-        "variants": rows,
-    }
-    if history:
-        plot_loss_history(
-            history_for_plot(history), names, ["loss", "test_nll"], out / "losses.png"
-        )
-    best = int(np.nanargmin(np.where(alive, test_nll, np.inf))) if alive.any() else 0
-    plot_samples(out, best, data, args.samples)
-    table = format_table(rows, ["variant", "train_loss", "test_nll", "perplexity", "alive"])
-    refs = ", ".join(f"{k} {v:.3f}" for k, v in references.items())
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(
-        out / "summary.md",
-        f"# Symbolic {cfg.model} ({args.preset}): held-out next-symbol NLL (nats/symbol)\n\n"
-        f"{table}\n\nReferences: {refs}.\n",
-    )
-    print(
-        f"\nheld-out next-symbol NLL (nats per symbol; {refs})\n{table}\n"
-        f"written to {out}/summary.json, summary.md, metrics.json, losses.png, samples.png; "
-        f"checkpoints in {out}/checkpoints"
-    )
-    return 0
 
-
-def _clear_checkpoints(folder: Path) -> None:
-    """``--fresh``: remove the old steps (only the numbered step folders Orbax wrote)."""
-    import shutil
-
-    for child in folder.iterdir():
-        if child.is_dir() and child.name.split(".")[0].isdigit():
-            shutil.rmtree(child)
+    return drive(plan, spec, finish)
 
 
 def history_for_plot(history: list[dict]) -> list[dict]:

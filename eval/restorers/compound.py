@@ -1,4 +1,4 @@
-"""Compound runs (``train.compound``, e.g. RAE then AAE) as transforms: stages applied in turn.
+"""Compound runs (``eval.compound``, e.g. RAE then AAE) as transforms: stages applied in turn.
 
 A compound run's checkpoint holds, per stage, the parameters of the variants it
 selected, and its metadata the stages' runs, methods and variant names. Each
@@ -110,7 +110,7 @@ def _load_stage(entry: dict[str, Any]) -> TransformSet:
     if json.dumps(prepared, sort_keys=True) != json.dumps(entry["prepared"], sort_keys=True):
         raise CheckpointError(
             f"compound stage {run} was retrained on other data since the compound was built "
-            "(its prepared data differ); rebuild the compound with python -m train.compound"
+            "(its prepared data differ); rebuild the compound with python -m eval.compound"
         )
     return load_transforms(run, step=step)
 
@@ -134,7 +134,7 @@ def restore_compound(run_dir: Path, step: int | None) -> TransformSet:
             if missing:
                 raise CheckpointError(
                     f"compound stage {e['run']} no longer has variants {missing}; rebuild "
-                    "the compound with python -m train.compound"
+                    "the compound with python -m eval.compound"
                 )
             picks.append([t.names.index(n) for n in e["variants"]])
         template = {

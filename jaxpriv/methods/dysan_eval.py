@@ -16,15 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpriv import losses
+from jaxpriv.data.task import TaskData
 from jaxpriv.methods.dysan import DysanConfig, make_networks, make_sanitize
-from jaxpriv.methods.dysan_data import DysanData
 from jaxpriv.sweep import VariantMesh, sweep_jit
 
 EVAL_CHUNK = 256  # windows per evaluation step: bounds memory for many variants
 
 
 def evaluate_variants(
-    cfg: DysanConfig, vmesh: VariantMesh, state: Any, hp: Any, data: DysanData, seed: int = 0
+    cfg: DysanConfig, vmesh: VariantMesh, state: Any, hp: Any, data: TaskData, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Per-variant metrics on held-out windows, arrays of shape ``(num_variants,)``."""
     _, predictor, discriminator = make_networks(cfg)

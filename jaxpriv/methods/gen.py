@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from jaxpriv import losses
-from jaxpriv.methods.dysan_data import DysanData
+from jaxpriv.data.task import TaskData
 from jaxpriv.nn.gen import Estimator, Guardian, activation
 from jaxpriv.sweep import VariantMesh, make_variant_mesh, sweep_jit
 
@@ -311,7 +311,7 @@ def variant_names(grid: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def evaluate_variants(
-    cfg: GenConfig, vmesh: VariantMesh, state: PyTree, hp: PyTree, data: DysanData
+    cfg: GenConfig, vmesh: VariantMesh, state: PyTree, hp: PyTree, data: TaskData
 ) -> dict[str, np.ndarray]:
     """Per-variant held-out metrics, arrays of shape ``(num_variants,)``.
 

@@ -1,16 +1,15 @@
-"""Compose trained runs into one transform, e.g. RAE then AAE: ``python -m train.compound``.
+"""Compose trained runs into one transform, e.g. RAE then AAE: ``python -m eval.compound``.
 
-    python -m train.compound --stages runs/rae-quick runs/msda-quick \\
+    python -m eval.compound --stages runs/rae-quick runs/msda-quick \\
         [--variants NAME,NAME] --out runs/rae-aae
 
-Nothing is trained: each stage (any method the evaluation harness can restore,
-compounds included) is restored, the chosen variants' parameters are saved in
-one checkpoint in ``--out`` with the stages' runs, methods and variant names,
-and the harness evaluates the run like any other (``python -m eval.harness
---run runs/rae-aae``). ``--variants`` gives one entry per stage, a variant name
-or ``all``; the composed variants are every combination (default: all of
-every stage, at most 64).
-"""
+Nothing is trained (so this lives with the harness, which restores runs): each stage
+(any method the evaluation harness can restore, compounds included) is restored, the
+chosen variants' parameters are saved in one checkpoint in ``--out`` with the
+stages' runs, methods and variant names, and the harness evaluates the run like any
+other (``python -m eval.harness --run runs/rae-aae``). ``--variants`` gives one
+entry per stage, a variant name or ``all``; the composed variants are every
+combination (default: all of every stage, at most 64)."""
 
 from __future__ import annotations
 
@@ -32,12 +31,13 @@ from eval.restorers.compound import (
 )
 from eval.transforms import TransformSet, load_transforms
 from jaxpriv.checkpoint import Checkpointer, CheckpointError
-from jaxpriv.run_io import format_table, run_metadata, write_json_atomic, write_text_atomic
+from jaxpriv.run import run_metadata
+from jaxpriv.run_io import format_table, write_json_atomic, write_text_atomic
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m train.compound",
+        prog="python -m eval.compound",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -102,6 +102,7 @@ def build(
     first = entries[0]["meta"]
     meta = run_metadata(
         method=METHOD,
+        task=first.get("identity", {}).get("task", {"prepared": first["prepared"]}),
         config={"stages": len(stages)},
         grid=grid,
         stages=[

@@ -1,0 +1,223 @@
+"""The task: which data, cut how. Built once from the command line, used by every
+method and by the harness, stored in every checkpoint and rebuilt from it.
+
+A :class:`Task` names the dataset (``--data`` spec, subjects table, rate), the
+activities and channels kept, the window and stride, the split and the scaler.
+:meth:`Task.prepare` is the one pipeline every method trains on: filter the
+activities -> select the channels -> split -> window -> scale (the scaler fitted
+on the training windows only). The harness cuts its own splits with the same
+:meth:`Task.cut` and :func:`window_pair`, so it sees exactly the run's windows.
+
+The defaults of the systems (DySan's 6 axes, windows of 125 with stride 63,
+min-max; MSDA's 2 magnitudes, 128/10, standardised, trial split) are the
+constructors :func:`dysan_task` and :func:`msda_task`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxpriv.data.channels import DYSAN_CHANNELS, MSDA_CHANNELS, select_channels
+from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.scaling import Scaler, fit_scaler
+from jaxpriv.data.splits import split_dataset
+from jaxpriv.data.windows import Windows, make_windows, vocabularies
+
+DYSAN_ACTIVITIES = ("dws", "ups", "wlk", "jog")
+SPLITS = ("subject", "trial", "time")
+SCALINGS = ("minmax", "standard")
+LABELS = ("activity", "subject", "gender")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Which data and how it is cut into windows (immutable; JSON round-trips)."""
+
+    activities: tuple[str, ...]
+    channels: tuple[str, ...]
+    window: int
+    stride: int
+    split: str = "subject"
+    scaling: str = "minmax"
+    data: str = "embedded"
+    subjects: str | None = None
+    rate_hz: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "activities", tuple(self.activities))
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if self.split not in SPLITS:
+            raise ValueError(f"split {self.split!r}: expected one of {list(SPLITS)}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling {self.scaling!r}: expected one of {list(SCALINGS)}")
+        if self.window < 1 or self.stride < 1:
+            raise ValueError(f"window and stride must be >= 1, got {self.window}, {self.stride}")
+        if not self.activities or not self.channels:
+            raise ValueError("a task needs at least one activity and one channel")
+
+    def to_json(self) -> dict[str, Any]:
+        return json_safe(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Task:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})
+
+    def load(self, *, progress: bool = False) -> Dataset:
+        """The dataset this task names."""
+        from jaxpriv.data.load import load_dataset
+
+        return load_dataset(
+            self.data, subjects=self.subjects, rate_hz=self.rate_hz, progress=progress
+        )
+
+    def cut(self, ds: Dataset) -> Dataset:
+        """``ds`` with only this task's activities and channels; an error names what the
+        data lacks."""
+        missing = [a for a in self.activities if a not in ds.activities]
+        if missing:
+            raise DataFormatError(
+                f"{ds.name}: the task needs activities {list(self.activities)}; missing "
+                f"{missing} (present: {list(ds.activities)})"
+            )
+        return select_channels(ds.filter(activities=self.activities), self.channels)
+
+    def prepare(
+        self, ds: Dataset, *, require: Sequence[str] = LABELS, **split_kwargs: Any
+    ) -> TaskData:
+        """Cut, split, window and scale ``ds``; ``require``: the labels every window must
+        have (``gender`` only for methods that use it). ``split_kwargs`` go to
+        :func:`split_dataset`."""
+        unknown = set(require) - set(LABELS)
+        if unknown:
+            raise ValueError(f"require={sorted(unknown)}: labels are {list(LABELS)}")
+        ds = self.cut(ds)
+        if self.split == "time":
+            split_kwargs.setdefault("gap", self.window)
+        train_ds, test_ds = split_dataset(ds, self.split, **split_kwargs)
+        train_w, test_w = window_pair(self, ds, train_ds, test_ds, self.split)
+        scaler = fit_scaler(self.scaling, train_w.x, channels=train_w.channels)
+        mean = np.nanmean(train_w.attributes, axis=0)
+        std = np.nanstd(train_w.attributes, axis=0)
+        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, std, 1.0)
+        return TaskData(
+            task=self,
+            train=_arrays(train_w, scaler, mean, std, ds.name, require),
+            test=_arrays(test_w, scaler, mean, std, ds.name, require),
+            train_windows=train_w,
+            test_windows=test_w,
+            scaler=scaler,
+            attribute_mean=mean,
+            attribute_std=std,
+            split=self.split,
+            test_subjects=test_ds.subject_ids,
+        )
+
+
+def dysan_task(**overrides: Any) -> Task:
+    """DySan's task (seed 001): the 6 raw axes, windows of 125, stride 63, min-max."""
+    base = dict(activities=DYSAN_ACTIVITIES, channels=DYSAN_CHANNELS, window=125, stride=63)
+    return Task(**(base | overrides))
+
+
+def msda_task(**overrides: Any) -> Task:
+    """MSDA's task (seed 002): ``|rotationRate|`` and ``|userAcceleration + gravity|``,
+    windows of 128 with stride 10, standardised, on the Trial split (every user's last
+    trial of each activity held out, so every user is on both sides)."""
+    base = dict(activities=DYSAN_ACTIVITIES, channels=MSDA_CHANNELS, window=128, stride=10,
+                split="trial", scaling="standard")  # fmt: skip
+    return Task(**(base | overrides))
+
+
+def window_pair(
+    task: Task, ds: Dataset, train_ds: Dataset, test_ds: Dataset, split: str
+) -> tuple[Windows, Windows]:
+    """Both sides of a split of ``ds`` (already cut) as windows with one vocabulary."""
+    vocab = vocabularies(ds, activities=task.activities)
+    win = {"window": task.window, "stride": task.stride, "short": "skip", **vocab}
+    train, test = make_windows(train_ds, **win), make_windows(test_ds, **win)
+    if len(train) == 0 or len(test) == 0:
+        raise DataFormatError(f"{ds.name}: the {split} split leaves no windows on one side")
+    return train, test
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """Arrays for training and held-out evaluation, plus what is needed to redo it."""
+
+    task: Task
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    train_windows: Windows
+    test_windows: Windows
+    scaler: Scaler
+    attribute_mean: np.ndarray  # (3,)
+    attribute_std: np.ndarray  # (3,)
+    split: str
+    test_subjects: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able facts stored in checkpoints (with the Dataset's own description)."""
+        return {
+            "split": self.split,
+            "test_subjects": list(self.test_subjects),
+            "activities": list(self.train_windows.activities),
+            "channels": list(self.train_windows.channels),
+            "window": self.train_windows.window,
+            "stride": self.train_windows.stride,
+            "train_windows": len(self.train_windows),
+            "test_windows": len(self.test_windows),
+            "scaler": self.scaler.to_json(),
+            "attribute_mean": self.attribute_mean.tolist(),
+            "attribute_std": self.attribute_std.tolist(),
+        }
+
+
+def _arrays(
+    win: Windows,
+    scaler: Scaler,
+    mean: np.ndarray,
+    std: np.ndarray,
+    name: str,
+    require: Sequence[str],
+) -> dict[str, np.ndarray]:
+    if "gender" in require and (win.gender < 0).any():
+        unknown = sorted({win.subjects[s] for s in np.unique(win.subject[win.gender < 0])})
+        raise DataFormatError(
+            f"{name}: users {unknown} have no gender in the subjects table; this method "
+            "needs every user's gender (give --subjects with a gender column)"
+        )
+    attributes = np.nan_to_num((win.attributes - mean) / std, nan=0.0).astype(np.float32)
+    return {
+        "x": np.asarray(scaler.apply(win.x), np.float32),
+        "activity": win.activity.astype(np.int32),
+        "gender": win.gender.astype(np.int32),
+        "subject": win.subject.astype(np.int32),  # index into Windows.subjects (all users)
+        "attributes": attributes,
+    }
+
+
+def json_safe(obj: Any) -> Any:
+    """Tuples as lists, so a value compares equal after a JSON round trip."""
+    if isinstance(obj, Mapping):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dataset_identity(description: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a loaded dataset's content: its description, with the embedded
+    dataset's cache location replaced by the build's name (a hash of its config and of
+    the simulator's code), so the same data has the same identity in any cache."""
+    desc = dict(description)
+    if desc.get("kind") == "embedded" and "path" in desc:
+        from pathlib import Path
+
+        desc = {k: desc[k] for k in ("kind", "name", "config") if k in desc}
+        desc["build"] = Path(description["path"]).name
+    return json_safe(desc)
