@@ -42,6 +42,7 @@ So settings, flags, hyperparameters and equation constants are written in backti
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import json
 import re
@@ -212,6 +213,28 @@ def record_numbers(obj) -> list[float]:
     return out
 
 
+def _label(text: str) -> str:
+    return re.sub(r"[`*\s]+", " ", text).strip().lower()
+
+
+def record_rows(obj) -> list[tuple[set[str], list[float]]]:
+    """The record's rows, each as (its text cells, its numbers): every object whose values
+    are all plain (a table row, a per-run entry) and every string that is a table row."""
+    rows = []
+    if isinstance(obj, dict):
+        values = [v for k, v in obj.items() if k not in ("commit", "date")]
+        if values and not any(isinstance(v, dict | list) for v in values):
+            rows.append(({_label(v) for v in values if isinstance(v, str)}, record_numbers(values)))
+        for v in values:
+            rows += record_rows(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            rows += record_rows(v)
+    elif isinstance(obj, str) and obj.lstrip().startswith("|"):
+        rows.append(({_label(obj.strip().strip("|").split("|")[0])}, record_numbers(obj)))
+    return rows
+
+
 def matches(q: Quoted, values: list[float]) -> bool:
     step = 10.0**-q.decimals
     if q.approx and q.decimals == 0:
@@ -234,32 +257,69 @@ def _tracked() -> set[str] | None:
     return set(done.stdout.splitlines())
 
 
-def _load(path: str, cache: dict) -> list[float]:
+def _load(path: str, cache: dict) -> tuple[list[float], list[tuple[set[str], list[float]]]]:
     if path not in cache:
         record = read_record(ROOT / path)
-        cache[path] = record_numbers(record)
+        cache[path] = (record_numbers(record), record_rows(record))
     return cache[path]
+
+
+DATA_CELL = re.compile(r"[-−+±\d.,%x/()~\s]*(?:\d\s*(?:ms|s|min|h|MiB|GiB)\b[-−+±\d.,%x/()\s]*)*")
+
+
+def _data_cells(line: str) -> tuple[str, list[str]] | None:
+    """A table row's label (first cell) and its data cells (cells of numbers only, such
+    as ``66.9% (62.3-71.4%)`` or ``16.7 s / 14.7 s``), or None for other lines."""
+    if not line.lstrip().startswith("|") or set(line.strip()) <= set("|-: "):
+        return None
+    cells = [c.replace("*", "").strip() for c in line.strip().strip("|").split("|")]
+    data = [c for c in cells[1:] if re.search(r"\d", c) and DATA_CELL.fullmatch(c)]
+    return _label(cells[0]), data
+
+
+def check_section(sec: Section, cache: dict) -> list[str]:
+    """What is wrong with the section's numbers (empty when every one is in a record).
+
+    A number must be in one of the section's records. In a table row whose first cell
+    labels a row of those records (a transcribed table, a per-run entry), the numbers of
+    its data cells (cells of numbers only) must all be in one such record row: an edited
+    cell fails even when its new value happens to appear elsewhere in the records."""
+    quoted = list(measured_numbers(sec.lines))
+    if not quoted:
+        return []
+    if not sec.records:
+        where = ", ".join(f"{q.text}{q.unit} (line {q.line})" for q in quoted[:8])
+        return [f"section '{sec.title}' quotes {where} but names no record"]
+    loaded = [_load(path, cache) for path in sec.records]
+    values = [v for numbers, _ in loaded for v in numbers]
+    rows = [row for _, recs in loaded for row in recs]
+    problems = []
+    for q in quoted:
+        if not matches(q, values):
+            problems.append(f"line {q.line}: {q.text}{q.unit} is in none of {sec.records}")
+    text = dict(sec.lines)
+    for line in sorted({q.line for q in quoted}):
+        row = _data_cells(text[line])
+        if row is None or not row[1]:
+            continue
+        label, data = row
+        same = [vals for labels, vals in rows if label in labels]
+        in_data = [q for cell in data for q in measured_numbers(f"| {cell} |")]
+        in_data = [dataclasses.replace(q, line=line) for q in in_data]
+        if same and not any(all(matches(q, vals) for q in in_data) for vals in same):
+            problems.append(
+                f"line {line}: the row '{label}' has numbers that no record row labelled so"
+                f" has together ({', '.join(q.text + q.unit for q in in_data)})"
+            )
+    return [f"{p} (section '{sec.title}')" for p in problems]
 
 
 @pytest.mark.parametrize("doc", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_measured_number_is_in_its_sections_record(doc):
-    cache: dict[str, list[float]] = {}
-    problems = []
-    for sec in sections(doc.read_text(encoding="utf-8")):
-        quoted = list(measured_numbers(sec.lines))
-        if not quoted:
-            continue
-        if not sec.records:
-            where = ", ".join(f"{q.text}{q.unit} (line {q.line})" for q in quoted[:8])
-            problems.append(f"section '{sec.title}' quotes {where} but names no record")
-            continue
-        values = [v for path in sec.records for v in _load(path, cache)]
-        for q in quoted:
-            if not matches(q, values):
-                problems.append(
-                    f"line {q.line}: {q.text}{q.unit} is in none of {sec.records}"
-                    f" (section '{sec.title}')"
-                )
+    cache: dict = {}
+    problems = [
+        p for sec in sections(doc.read_text(encoding="utf-8")) for p in check_section(sec, cache)
+    ]
     assert not problems, f"{doc.relative_to(ROOT)}:\n  " + "\n  ".join(problems)
 
 
