@@ -18,7 +18,15 @@ from jaxpriv import losses
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_standard
 from jaxpriv.methods import sensegen as sg
+from jaxpriv.methods.sensegen_data import SenseGenData
 from jaxpriv.methods.sensegen_io import load_generator
+from jaxpriv.methods.sensegen_model import (
+    make_model,
+    make_segment_forward,
+    teacher_inputs,
+    zero_carry,
+)
+from jaxpriv.methods.sensegen_tbptt import lr_factor, make_optimizer, make_tbptt
 from jaxpriv.nn.sensegen import SenseGen
 from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
 from train import sensegen as cli
@@ -31,7 +39,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def data() -> sg.SenseGenData:
+def data() -> SenseGenData:
     return sg.prepare_sensegen_data(load_dataset(TINY_DATA), window=CFG.window)
 
 
@@ -134,25 +142,25 @@ def test_truncated_bptt_carries_the_state_between_segments(data) -> None:
     """With lr = 0 nothing moves, so each segment's loss must equal that segment of the
     whole window run from a zero state: only if segment k+1 starts from segment k's state."""
     params = sensegen_params(CFG)
-    opt_state = sg._optimizer(CFG.grad_clip)(0.0).init(params)
+    opt_state = make_optimizer(CFG.grad_clip)(0.0).init(params)
     batch = jax.tree.map(lambda a: a[:4], data.train)
-    model = sg.make_model(CFG)
+    model = make_model(CFG)
     k, s = CFG.num_segments, CFG.segment
 
     @jax.jit
     def whole_window(params):
-        _, head = model.apply({"params": params}, sg.teacher_inputs(batch["x"]))
+        _, head = model.apply({"params": params}, teacher_inputs(batch["x"]))
         in_segment = jnp.arange(k)[:, None] == jnp.arange(k * s)[None] // s  # (K, T)
         return jax.vmap(lambda m: losses.mdn_nll(*head, batch["x"], m[None].repeat(4, 0)))(
             in_segment
         )
 
-    new_params, _, nll_K = jax.jit(sg.make_tbptt(CFG))(params, opt_state, batch)
+    new_params, _, nll_K = jax.jit(make_tbptt(CFG))(params, opt_state, batch)
     chex.assert_trees_all_equal(new_params, params)
     chex.assert_shape(nll_K, (k,))
     np.testing.assert_allclose(nll_K, whole_window(params), rtol=1e-5)
     # Resetting the state every segment changes every segment after the first.
-    reset = jax.jit(sg.make_tbptt(dataclasses.replace(CFG, carry_segments=False)))
+    reset = jax.jit(make_tbptt(dataclasses.replace(CFG, carry_segments=False)))
     _, _, nll_reset = reset(params, opt_state, batch)
     np.testing.assert_allclose(nll_reset[0], nll_K[0], rtol=1e-6)
     assert np.all(np.abs(np.asarray(nll_reset[1:] - nll_K[1:])) > 1e-5)
@@ -163,10 +171,10 @@ def test_scheduled_sampling_feeds_the_models_own_samples(data) -> None:
     the first (the model sees its own draws), so changing them changes nothing."""
     cfg = dataclasses.replace(CFG, self_feed=1.0)
     params = sensegen_params(cfg)
-    forward = jax.jit(sg.make_segment_forward(cfg))
-    teacher = jax.jit(sg.make_segment_forward(CFG))
+    forward = jax.jit(make_segment_forward(cfg))
+    teacher = jax.jit(make_segment_forward(CFG))
     inputs = jnp.asarray(data.train["x"][:4, : CFG.segment])
-    lstm, cond, key = sg.zero_carry(cfg, 4), {}, jax.random.key(3)
+    lstm, cond, key = zero_carry(cfg, 4), {}, jax.random.key(3)
     chex.assert_trees_all_close(
         forward(params, inputs, lstm, cond, 0.0, key),
         teacher(params, inputs, lstm, cond, 0.0, key),
@@ -185,9 +193,9 @@ def test_scheduled_sampling_feeds_the_models_own_samples(data) -> None:
 def test_input_noise_perturbs_only_the_inputs_reproducibly(data) -> None:
     cfg = dataclasses.replace(CFG, input_noise=0.3)
     params = sensegen_params(cfg)
-    opt_state = sg._optimizer(CFG.grad_clip)(0.0).init(params)
+    opt_state = make_optimizer(CFG.grad_clip)(0.0).init(params)
     batch = jax.tree.map(lambda a: a[:4], data.train)
-    noisy, clean = jax.jit(sg.make_tbptt(cfg)), jax.jit(sg.make_tbptt(CFG))
+    noisy, clean = jax.jit(make_tbptt(cfg)), jax.jit(make_tbptt(CFG))
     key = jax.random.key(1)
     _, _, nll = noisy(params, opt_state, batch, key)
     _, _, again = noisy(params, opt_state, batch, key)
@@ -199,9 +207,9 @@ def test_input_noise_perturbs_only_the_inputs_reproducibly(data) -> None:
 
 def test_cosine_schedule_sets_each_epochs_learning_rate(data) -> None:
     cfg = dataclasses.replace(CFG, epochs=5, lr_schedule="cosine", lr_floor=0.1)
-    factors = np.asarray([sg.lr_factor(cfg, e) for e in range(5)])
+    factors = np.asarray([lr_factor(cfg, e) for e in range(5)])
     np.testing.assert_allclose(factors, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * np.arange(5) / 4)))
-    assert sg.lr_factor(CFG, 3) == 1.0  # constant
+    assert lr_factor(CFG, 3) == 1.0  # constant
     init, run_epochs, _ = sg.make_train(cfg)
     state = jax.jit(init)(hp(0, lr=2e-3))
     # The state after epochs 0 and 1 has trained with epoch 1's rate last.

@@ -1,4 +1,4 @@
-"""SenseGen (seed 000, systems.md section 4) as pure functions: data, training, sampling.
+"""SenseGen (seed 000, systems.md section 4): config, presets, data, training, sampling.
 
 The generator (:class:`jaxpriv.nn.sensegen.SenseGen`) models a sensor trace one
 sample at a time: stacked LSTMs, a dense sigmoid layer and a mixture density
@@ -11,8 +11,9 @@ while gradients span one segment. Each window starts from a zero state with a
 zero "start" input (the mean in standardised units), so the model also learns
 the first sample and sampling starts exactly as training did.
 With ``self_feed > 0`` training uses **scheduled sampling**
-(:func:`make_segment_forward`): some inputs are the model's own draws, so
-free-running samples do not drift (docs/generators.md has the measurements).
+(:func:`~jaxpriv.methods.sensegen_model.make_segment_forward`): some inputs are the
+model's own draws, so free-running samples do not drift (docs/generators.md has the
+measurements).
 
 Static settings live in :class:`SenseGenConfig`; the hyperparameter pytree
 holds what may differ between parallel variants: ``lr`` and ``seed``. Sizes
@@ -31,14 +32,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxpriv import losses
 from jaxpriv.data.channels import select_channels
 from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.scaling import Scaler, fit_standard
 from jaxpriv.data.splits import split_dataset
-from jaxpriv.data.windows import Windows, make_windows, vocabularies
+from jaxpriv.data.windows import make_windows, vocabularies
+from jaxpriv.methods.sensegen_data import SenseGenData, window_arrays
+from jaxpriv.methods.sensegen_model import (
+    NUM_ATTRIBUTES,
+    conditioning,
+    make_model,
+    teacher_inputs,
+    zero_carry,
+)
+from jaxpriv.methods.sensegen_tbptt import lr_factor, make_optimizer, make_tbptt
 from jaxpriv.nn.sensegen import SenseGen, sample_mixture
 
 PyTree = Any
@@ -50,7 +59,6 @@ SENSEGEN_CHANNELS: tuple[str, ...] = (
     "userAcceleration.y",
     "userAcceleration.z",
 )
-NUM_ATTRIBUTES = 3  # height, weight, age
 EVAL_BATCH = 64  # windows per chunk when scoring held-out data
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -158,62 +166,7 @@ def preset_config(name: str, **overrides: Any) -> SenseGenConfig:
     return SenseGenConfig(**{**PRESETS[name], **overrides})
 
 
-def make_model(cfg: SenseGenConfig) -> SenseGen:
-    return SenseGen(
-        hidden=cfg.hidden,
-        num_components=cfg.components,
-        num_channels=cfg.num_channels,
-        dense=cfg.dense,
-        num_activities=cfg.num_activities if cfg.conditional else 0,
-        activity_embedding=cfg.embedding,
-        num_attributes=NUM_ATTRIBUTES if cfg.attributes else 0,
-    )
-
-
 # --------------------------------------------------------------------------- data
-
-
-@dataclasses.dataclass(frozen=True)
-class SenseGenData:
-    """Standardised training and held-out windows, plus what is needed to redo or undo it.
-
-    ``train`` / ``test`` hold ``x (N, W, D)`` float32 standardised with the
-    training windows' per-channel mean and std (``scaler``), ``activity (N,)``
-    int32 and ``attributes (N, 3)`` float32 (height, weight, age standardised
-    with training statistics; 0 where unknown).
-    """
-
-    train: dict[str, np.ndarray]
-    test: dict[str, np.ndarray]
-    scaler: Scaler
-    attribute_mean: np.ndarray
-    attribute_std: np.ndarray
-    activities: tuple[str, ...]
-    channels: tuple[str, ...]
-    rate_hz: float
-    window: int
-    stride: int
-    split: str
-    test_subjects: tuple[str, ...]
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able facts stored in checkpoints: enough to de-standardise samples."""
-        counts = np.bincount(self.train["activity"], minlength=len(self.activities))
-        return {
-            "channels": list(self.channels),
-            "activities": list(self.activities),
-            "activity_counts": counts.tolist(),
-            "rate_hz": float(self.rate_hz),
-            "window": self.window,
-            "stride": self.stride,
-            "split": self.split,
-            "test_subjects": list(self.test_subjects),
-            "train_windows": int(self.train["x"].shape[0]),
-            "test_windows": int(self.test["x"].shape[0]),
-            "scaler": self.scaler.to_json(),
-            "attribute_mean": self.attribute_mean.tolist(),
-            "attribute_std": self.attribute_std.tolist(),
-        }
 
 
 def prepare_sensegen_data(
@@ -252,8 +205,8 @@ def prepare_sensegen_data(
     std = np.nan_to_num(np.nanstd(train_w.attributes, axis=0))
     std = np.where(std > 0, std, 1.0)
     return SenseGenData(
-        train=_arrays(train_w, scaler, mean, std),
-        test=_arrays(test_w, scaler, mean, std),
+        train=window_arrays(train_w, scaler, mean, std),
+        test=window_arrays(test_w, scaler, mean, std),
         scaler=scaler,
         attribute_mean=mean.astype(np.float32),
         attribute_std=std.astype(np.float32),
@@ -267,133 +220,7 @@ def prepare_sensegen_data(
     )
 
 
-def _arrays(win: Windows, scaler: Scaler, mean: np.ndarray, std: np.ndarray) -> dict:
-    return {
-        "x": np.asarray(scaler.apply(win.x), np.float32),
-        "activity": win.activity.astype(np.int32),
-        "attributes": np.nan_to_num((win.attributes - mean) / std).astype(np.float32),
-    }
-
-
 # --------------------------------------------------------------------------- training
-
-
-def _optimizer(grad_clip: float) -> Callable[[jax.Array], optax.GradientTransformation]:
-    def adam_clipped(learning_rate):
-        clip = [optax.clip_by_global_norm(grad_clip)] if grad_clip > 0 else []
-        return optax.chain(*clip, optax.adam(learning_rate))
-
-    # inject_hyperparams keeps the learning rate in the optimizer state: an array
-    # leaf that differs per vmapped variant.
-    return lambda lr: optax.inject_hyperparams(adam_clipped)(learning_rate=lr)
-
-
-def lr_factor(cfg: SenseGenConfig, epoch: jax.Array) -> jax.Array:
-    """The learning rate of 0-based ``epoch`` relative to ``hp["lr"]`` (see ``lr_schedule``)."""
-    if cfg.lr_schedule == "constant":
-        return jnp.ones((), jnp.float32)
-    progress = jnp.asarray(epoch, jnp.float32) / max(1, cfg.epochs - 1)
-    cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(progress, 1.0)))
-    return cfg.lr_floor + (1.0 - cfg.lr_floor) * cosine
-
-
-def zero_carry(cfg: SenseGenConfig, batch: int) -> tuple:
-    """The LSTM stack's zero state for ``batch`` sequences."""
-    return tuple((jnp.zeros((batch, h)), jnp.zeros((batch, h))) for h in cfg.hidden)
-
-
-def _conditioning(cfg: SenseGenConfig, batch: dict) -> dict[str, jax.Array | None]:
-    return {
-        "activity_B": batch["activity"] if cfg.conditional else None,
-        "attributes_BxA": batch["attributes"] if cfg.attributes else None,
-    }
-
-
-def teacher_inputs(x_BxLxD: jax.Array) -> jax.Array:
-    """The inputs that predict ``x``: a zero start sample, then ``x`` shifted by one step."""
-    return jnp.concatenate([jnp.zeros_like(x_BxLxD[:, :1]), x_BxLxD[:, :-1]], axis=1)
-
-
-def make_segment_forward(cfg: SenseGenConfig) -> Callable:
-    """``forward(params, inputs_BxSxD, lstm, cond, feed_rate, key) -> (lstm, head)``: the
-    mixtures over one segment. Teacher forcing when ``cfg.self_feed`` is 0; otherwise
-    scheduled sampling, a step scan whose input at each step is, with probability
-    ``feed_rate`` (per sequence and step, from ``key``), the model's own sample of the
-    previous step (``stop_gradient``) instead of the real one. ``cond`` holds the
-    ``activity_B`` / ``attributes_BxA`` keywords of :meth:`SenseGen.__call__`."""
-    model = make_model(cfg)
-
-    def forward(p, inputs_BxSxD, lstm, cond, feed_rate, key):
-        if cfg.self_feed == 0:
-            return model.apply({"params": p}, inputs_BxSxD, lstm, **cond)
-        k_mask, k_draw = jax.random.split(key)
-        own_BxS = jax.random.bernoulli(k_mask, feed_rate, inputs_BxSxD.shape[:2])
-
-        def step(carry, xs):
-            lstm, prev_own = carry
-            real, own, k = xs
-            x_in = jnp.where(own[:, None], prev_own, real)
-            lstm, head = model.apply({"params": p}, lstm, x_in, **cond, method=SenseGen.step)
-            drawn = jax.lax.stop_gradient(sample_mixture(k, *head))
-            return (lstm, drawn), head
-
-        xs = (inputs_BxSxD.swapaxes(0, 1), own_BxS.T, jax.random.split(k_draw, own_BxS.shape[1]))
-        (lstm, _), head_S = jax.lax.scan(step, (lstm, inputs_BxSxD[:, 0]), xs)
-        return lstm, jax.tree.map(lambda a: a.swapaxes(0, 1), head_S)
-
-    return forward
-
-
-def make_tbptt(cfg: SenseGenConfig) -> Callable:
-    """``tbptt(params, opt_state, batch, key=None, feed_rate=0.0) -> (params, opt_state,
-    nll_K)``: one batch of windows, ``K = window / segment`` Adam steps (one per segment,
-    ``lax.scan``), the LSTM state carried from each segment to the next with
-    ``stop_gradient`` (or reset to zeros when ``cfg.carry_segments`` is False). ``nll_K`` is
-    each segment's loss before its step. ``key`` draws the input noise
-    (``cfg.input_noise``) and the scheduled-sampling choices (``feed_rate``, see
-    :func:`make_segment_forward`). The learning rate is the one in ``opt_state``
-    (``inject_hyperparams``, set at each epoch from ``hp["lr"]`` and ``cfg.lr_schedule``),
-    so it may differ per vmapped variant."""
-    forward = make_segment_forward(cfg)
-    # The learning rate given here is a placeholder: update() reads opt_state's.
-    optimizer = _optimizer(cfg.grad_clip)(DEFAULT_LR)
-    k, s = cfg.num_segments, cfg.segment
-
-    def tbptt(params, opt_state, batch, key=None, feed_rate=0.0):
-        x = batch["x"]
-        b, d = x.shape[0], x.shape[-1]
-        k_noise, k_feed = jax.random.split(jax.random.key(0) if key is None else key)
-        inputs = teacher_inputs(x)
-        if cfg.input_noise > 0:
-            inputs = inputs + cfg.input_noise * jax.random.normal(k_noise, inputs.shape)
-        inputs_KxBxSxD = inputs.reshape(b, k, s, d).swapaxes(0, 1)
-        targets_KxBxSxD = x.reshape(b, k, s, d).swapaxes(0, 1)
-        cond = _conditioning(cfg, batch)
-
-        def segment_step(carry, xs):
-            params, opt_state, lstm = carry
-            inputs, targets, seg_key = xs
-            if not cfg.carry_segments:
-                lstm = zero_carry(cfg, b)
-
-            def loss_fn(p):
-                new_lstm, head = forward(p, inputs, lstm, cond, feed_rate, seg_key)
-                return losses.mdn_nll(*head, targets), new_lstm
-
-            (loss, new_lstm), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            # Truncation: the next segment starts from this state, but no gradient flows back.
-            return (params, opt_state, jax.lax.stop_gradient(new_lstm)), loss
-
-        (params, opt_state, _), nll_K = jax.lax.scan(
-            segment_step,
-            (params, opt_state, zero_carry(cfg, b)),
-            (inputs_KxBxSxD, targets_KxBxSxD, jax.random.split(k_feed, k)),
-        )
-        return params, opt_state, nll_K
-
-    return tbptt
 
 
 def make_train(cfg: SenseGenConfig) -> tuple[Callable, Callable, Callable]:
@@ -411,14 +238,14 @@ def make_train(cfg: SenseGenConfig) -> tuple[Callable, Callable, Callable]:
     (``batch_size`` is capped at ``N``), each ``window / segment`` Adam steps.
     """
     model = make_model(cfg)
-    optimizer = _optimizer(cfg.grad_clip)
+    optimizer = make_optimizer(cfg.grad_clip)
     tbptt = make_tbptt(cfg)
 
     def init(hp: PyTree) -> PyTree:
         k_params, k_run = jax.random.split(jax.random.key(hp["seed"]))
         x = jnp.zeros((1, cfg.segment, cfg.num_channels), jnp.float32)
         dummy = {"activity": jnp.zeros((1,), jnp.int32), "attributes": jnp.zeros((1, 3))}
-        params = model.init(k_params, x, None, **_conditioning(cfg, dummy))["params"]
+        params = model.init(k_params, x, None, **conditioning(cfg, dummy))["params"]
         return {
             "params": params,
             "opt": optimizer(hp["lr"]).init(params),
@@ -491,7 +318,7 @@ def make_nll(cfg: SenseGenConfig) -> Callable:
         def score(inputs):
             batch, mask = inputs
             _, head = model.apply(
-                {"params": params}, teacher_inputs(batch["x"]), None, **_conditioning(cfg, batch)
+                {"params": params}, teacher_inputs(batch["x"]), None, **conditioning(cfg, batch)
             )
             return losses.mdn_nll(*head, batch["x"], mask) * jnp.sum(mask)
 
