@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache as xla_cache
 
 from eval import compound as compound_cli
 from eval.config import PRESETS
@@ -31,18 +30,7 @@ TINY_DATA = "embedded:users=8,long_s=8,short_s=4"
 CLI = ["--data", TINY_DATA, "--epochs", "2", "--batch-size", "32", "--eval-steps", "5"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def shared_compilation_cache(tmp_path_factory):
-    """The CLI runs of this module compile the same programs: share them on disk."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    old = {k: getattr(jax.config, k) for k in names}
-    jax.config.update(names[0], str(tmp_path_factory.mktemp("xla")))
-    jax.config.update(names[1], 0)
-    xla_cache.reset_cache()  # take the new folder even if the cache was set up before
-    yield
-    for k, v in old.items():
-        jax.config.update(k, v)
-    xla_cache.reset_cache()  # later tests do not write into this module's folder
+pytestmark = pytest.mark.usefixtures("shared_compilation_cache")
 
 
 # ------------------------------------------------------------------------- network, roles
