@@ -13,8 +13,10 @@ from jaxpriv.checkpoint import Checkpointer, with_sharding
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods import msda
 from jaxpriv.methods.msda_io import make_release
+from jaxpriv.methods.msda_sweep import MsdaSweep
+from jaxpriv.methods.msda_train import make_train
 from jaxpriv.nn.msda import AAE, Regularizer, l2_penalty, rows_back, rows_first
-from jaxpriv.run_io import run_metadata
+from jaxpriv.run import run_metadata
 from jaxpriv.sweep import make_variant_mesh, stack_grid
 
 # A tiny problem: 3 users, 2 activities, windows of 32 (latent 8), 4 filters.
@@ -58,7 +60,7 @@ def setup():
     vmesh = make_variant_mesh(len(GRID))
     hp = vmesh.shard(vmesh.pad(stack_grid(GRID)))
     data = vmesh.replicate(data)
-    sweep = msda.MsdaSweep(CFG, vmesh, log=lambda line: None)
+    sweep = MsdaSweep(CFG, vmesh, log=lambda line: None)
     state, history = sweep.pretrain(sweep.init(hp), hp, data)
     return sweep, hp, data, state, history
 
@@ -89,7 +91,7 @@ def test_aae_shapes_latent_2x32_output_2x128() -> None:
         assert logits.shape == (3, k)
     # The paper preset: 100 filters of (1, 3) kernels, latent 32 for windows of 128.
     paper = msda.preset_config("paper")
-    state = jax.eval_shape(msda.make_train(paper).init, stack_grid(GRID[:1]) | {"seed": 0})
+    state = jax.eval_shape(make_train(paper).init, stack_grid(GRID[:1]) | {"seed": 0})
     enc = state["aae"]["params"]["encoder"]
     assert enc["Conv1D_1"]["kernel"].shape == (3, 100, 100)
     assert enc["enc_out"]["kernel"].shape == (3, 100, 1)
@@ -231,7 +233,7 @@ def test_restorer_releases_raw_unit_windows(setup, tmp_path) -> None:
         "scaler": scaler.to_json(),
     }
     meta = run_metadata(
-        method="msda", config=CFG, grid=GRID, data={"kind": "test"}, prepared=prepared
+        method="msda", task={}, config=CFG, grid=GRID, data={"kind": "test"}, prepared=prepared
     )
     with Checkpointer(tmp_path / "checkpoints") as ckpt:
         ckpt.save(0, state, meta | {"round": 0}, force=True)

@@ -35,8 +35,8 @@ import numpy as np
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import msda_task
 from jaxpriv.methods import msda
-from jaxpriv.methods.msda import MsdaSweep
 from jaxpriv.methods.msda_io import METHOD
+from jaxpriv.methods.msda_sweep import MsdaSweep
 from jaxpriv.plots import save_figure
 from jaxpriv.run import Chunk, Plan, RunSpec, Summary, drive, fixed_chunks, run_metadata
 from jaxpriv.run_io import format_table

@@ -17,9 +17,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import restore_sweep_run
 from jaxpriv.data.scaling import Scaler
-from jaxpriv.methods.msda import MsdaConfig, make_anonymize, make_train
+from jaxpriv.methods.msda import MsdaConfig, make_anonymize
+from jaxpriv.methods.msda_train import make_train
+from jaxpriv.variants import restore_sweep_run
 
 METHOD = "msda"
 
