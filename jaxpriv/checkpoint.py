@@ -18,7 +18,7 @@ Usage::
     # leaving the block waits for the async saves
 
     template = jax.eval_shape(init_fn, keys_V, hp_V)
-    params, meta = restore_variant(run_dir, template, alpha=0.3, lam=0.5)
+    params, meta = restore_variant(run_dir, template, alpha=0.3, lam=0.5)  # jaxpriv.variants
 
 Restore is checked against the template: structure, shapes and dtypes must
 match the saved tree exactly (no silent casts), otherwise ``CheckpointError``
@@ -42,10 +42,8 @@ import contextlib
 import importlib.metadata
 import json
 import logging
-import math
-import numbers
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +60,6 @@ _STATE, _META = "state", "meta"
 _COMMIT_FILE = "commit_success.txt"
 _STEP_METADATA_FILE = "_CHECKPOINT_METADATA"
 _MAX_LISTED = 8
-# variant_index tolerance: a grid value that went through float32 still matches.
-_REL_TOL, _ABS_TOL = 1e-6, 1e-9
 
 
 class CheckpointError(RuntimeError):
@@ -197,7 +193,7 @@ class Checkpointer:
         leaves are placed on its shardings (see the module docstring).
         """
         self.wait()
-        step = self._resolve_step(step)
+        step = self.resolve_step(step)
         target = jax.tree.map(_abstract, template)
         where = f"step {step} in {self.directory}"
         try:
@@ -220,7 +216,7 @@ class Checkpointer:
     def restore_meta(self, step: int | None = None) -> dict:
         """Only the JSON metadata of ``step`` (default: the latest); reads no array."""
         self.wait()
-        step = self._resolve_step(step)
+        step = self.resolve_step(step)
         args = ocp.args.Composite(**{_META: ocp.args.JsonRestore()})
         try:
             meta = self._manager.restore(step, args=args)[_META]
@@ -230,7 +226,8 @@ class Checkpointer:
             raise CheckpointError(f"metadata of step {step} in {self.directory} is not a dict")
         return meta
 
-    def _resolve_step(self, step: int | None) -> int:
+    def resolve_step(self, step: int | None) -> int:
+        """``step``, or the latest when ``None``; an error lists the steps there are."""
         steps = self.all_steps()
         if not steps:
             raise CheckpointError(f"no checkpoint in {self.directory}")
@@ -255,9 +252,6 @@ class Checkpointer:
         return isinstance(info, dict) and info.get("commit_timestamp_nsecs") is not None
 
 
-# -- variants --------------------------------------------------------------------
-
-
 @contextlib.contextmanager
 def _quiet_absl(quiet: bool):
     """Orbax warns that a read-only manager will not save; a reader knows that."""
@@ -269,155 +263,6 @@ def _quiet_absl(quiet: bool):
         yield
     finally:
         logger.setLevel(level)
-
-
-def select_variant(batched: PyTree, index: int) -> PyTree:
-    """Variant ``index`` of a batched pytree: ``leaf[index]`` for every leaf.
-
-    Raises ``IndexError`` when ``index`` is outside the variant axis (JAX indexing
-    would silently clamp it) or when leaves disagree on its size.
-    """
-    leaves = jax.tree.leaves(batched)
-    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
-    if len(sizes) != 1 or None in sizes:
-        raise IndexError(f"leaves do not share a leading variant axis (sizes {sizes})")
-    (size,) = sizes
-    if not -size <= index < size:
-        raise IndexError(f"variant index {index} out of range for {size} variants")
-    return jax.tree.map(lambda leaf: leaf[index], batched)
-
-
-def variant_index(meta_grid: Sequence[dict], **values: Any) -> int:
-    """Index of the one grid entry whose hyperparameters equal ``values``.
-
-    Numbers are compared with ``math.isclose`` (so ``0.3`` finds a float32
-    ``0.30000001``); other values with ``==``. Raises ``ValueError`` listing the
-    available values when no entry or several entries match.
-    """
-    if not values:
-        raise ValueError("give at least one hyperparameter, e.g. variant_index(grid, alpha=0.3)")
-    names = sorted({name for entry in meta_grid for name in entry})
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown}; the grid has {names}")
-
-    def same(a: Any, b: Any) -> bool:
-        if _is_number(a) and _is_number(b):
-            return math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
-        return a == b
-
-    hits = [
-        i
-        for i, entry in enumerate(meta_grid)
-        if all(name in entry and same(entry[name], v) for name, v in values.items())
-    ]
-    wanted = ", ".join(f"{k}={v!r}" for k, v in values.items())
-    if len(hits) == 1:
-        return hits[0]
-    available = "; ".join(f"{n} in {_distinct(meta_grid, n)}" for n in names)
-    if not hits:
-        raise ValueError(f"no variant with {wanted} among {len(meta_grid)}; available: {available}")
-    raise ValueError(f"{len(hits)} variants match {wanted} (indices {hits}); narrow with {names}")
-
-
-def restore_variant(
-    directory: str | Path,
-    template: PyTree,
-    *,
-    index: int | None = None,
-    step: int | None = None,
-    **values: Any,
-) -> tuple[PyTree, dict]:
-    """Restore one variant of a checkpoint: by ``index`` or by hyperparameter values.
-
-    ``template`` describes the whole batched state. Values are looked up in
-    ``meta["grid"]`` (see ``variant_index``); the chosen entry is
-    ``meta["grid"][index]``. Returns ``(state_of_variant, meta)``.
-    """
-    if (index is None) == (not values):
-        raise ValueError("give either index= or hyperparameter values, not both or neither")
-    with Checkpointer(directory, read_only=True) as ckpt:
-        step = ckpt._resolve_step(step)
-        if index is None:
-            grid = ckpt.restore_meta(step).get("grid")
-            if not isinstance(grid, list):
-                raise CheckpointError(f"step {step} in {ckpt.directory} has no meta['grid'] list")
-            index = variant_index(grid, **values)
-        state, meta = ckpt.restore(template, step)
-    return select_variant(state, index), meta
-
-
-def restore_sweep_run(
-    run_dir: str | Path,
-    step: int | None,
-    *,
-    methods: Sequence[str],
-    what: str,
-    init_for: Callable[[dict], Callable[[Any], PyTree]],
-) -> tuple[dict, PyTree]:
-    """Restore a sweep run's whole stacked state (every variant, sharded as in training).
-
-    The template is the shape of the vmapped ``init_for(meta)(hp)`` over the saved
-    grid, so nothing is computed. ``methods``: the ``meta["method"]`` names accepted
-    (``what`` names them in the error). Returns ``(meta, state)``.
-    """
-    from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
-
-    run_dir = Path(run_dir)
-    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
-    try:
-        meta = ckpt.restore_meta(step)
-        if meta.get("method") not in methods:
-            raise CheckpointError(f"{run_dir}: not a {what} run (method {meta.get('method')!r})")
-        vmesh = make_variant_mesh(len(meta["grid"]))
-        hp = vmesh.shard(vmesh.pad(stack_grid(meta["grid"])))
-        template = jax.eval_shape(sweep_jit(init_for(meta), vmesh), hp)
-        state, meta = ckpt.restore(with_sharding(template, vmesh.variant_sharding), step)
-    finally:
-        ckpt.close()
-    return meta, state
-
-
-RUN_KEYS = ("method", "config", "grid", "data", "prepared")
-
-
-def resume_sweep(
-    ckpt: Checkpointer,
-    meta: dict,
-    init_all: Callable[[Any], PyTree],
-    hp: PyTree,
-    sharding: jax.sharding.Sharding,
-    *,
-    fresh: bool = False,
-    keys: Sequence[str] = RUN_KEYS,
-    comparable: Callable[[str, Any], Any] = lambda key, value: value,
-) -> tuple[PyTree | None, list]:
-    """A trainer's resume step: ``(state, history)`` of the run saved in ``ckpt``.
-
-    ``(None, [])`` when there is nothing to resume (or ``fresh``). The saved run must
-    have been made with the same ``keys`` of ``meta`` (compared in JSON form,
-    after ``comparable(key, value)``, e.g. to let more epochs continue the same run);
-    otherwise a :class:`CheckpointError` says which key differs. ``init_all(hp)``'s
-    shape, placed with ``sharding``, is the restore template.
-    """
-    if fresh or ckpt.latest_step() is None:
-        return None, []
-    saved = ckpt.restore_meta()
-    for key in keys:
-        wanted = json.loads(json.dumps(meta.get(key)))
-        if comparable(key, saved.get(key)) != comparable(key, wanted):
-            raise CheckpointError(
-                f"{ckpt.directory.parent}: the checkpoint there was made with a different "
-                f"{key}; use another --out, or --fresh to start over"
-            )
-    template = with_sharding(jax.eval_shape(init_all, hp), sharding)
-    state, saved = ckpt.restore(template)
-    if isinstance(state, dict) and "epoch" in state:
-        where = f"epoch {int(np.asarray(state['epoch'])[0])}"
-    else:
-        where = f"step {ckpt.latest_step()}"
-    print(f"resuming from {ckpt.directory} at {where}")
-    return state, saved.get("history", [])
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -561,15 +406,3 @@ def _check_json(value: Any, where: str) -> None:
             f"{where} is a {type(value).__name__}, which is not JSON-serializable; "
             "convert it (e.g. float(x), x.tolist(), str(x))"
         )
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
-
-
-def _distinct(grid: Sequence[dict], name: str) -> list[Any]:
-    seen: list[Any] = []
-    for entry in grid:
-        if name in entry and entry[name] not in seen:
-            seen.append(entry[name])
-    return seen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -13,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from jaxpriv.checkpoint import library_versions
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -140,14 +137,6 @@ def jsonable(obj: Any) -> Any:
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     text = json.dumps(jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
     write_text_atomic(path, text + "\n")
-
-
-def run_metadata(*, method: str, config: Any, grid: Sequence[Mapping], **extra: Any) -> dict:
-    """JSON metadata stored with every checkpoint: enough to restore and evaluate it."""
-    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    meta = {"method": method, "config": cfg, "grid": [dict(v) for v in grid], **extra}
-    meta["versions"] = library_versions()
-    return json.loads(json.dumps(meta))  # fail now, naming nothing half-saved, if not JSON-able
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -19,15 +19,8 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxpriv.checkpoint import (
-    Checkpointer,
-    CheckpointError,
-    library_versions,
-    restore_variant,
-    select_variant,
-    variant_index,
-    with_sharding,
-)
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, library_versions, with_sharding
+from jaxpriv.variants import restore_variant, select_variant, variant_index
 
 V = 6  # variants: alpha in (0.1, 0.3, 0.5) x lam in (0.5, 1.0)
 GRID = [

@@ -21,14 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpriv.checkpoint import (
-    restore_sweep_run,
-    select_variant,
-    variant_index,
-)
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
 from jaxpriv.run_io import write_bytes_atomic
+from jaxpriv.variants import restore_sweep_run, select_variant, variant_index
 
 # Olympus is DySan's training without the distortion term (systems.md section 3).
 DYSAN_METHODS = ("dysan", "olympus")

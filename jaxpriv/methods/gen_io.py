@@ -13,9 +13,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import restore_sweep_run
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.gen import GenConfig, make_guard, make_train
+from jaxpriv.variants import restore_sweep_run
 
 METHOD = "gen"
 

@@ -15,9 +15,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import restore_sweep_run
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.rae import RaeConfig, Roles, make_replace, make_train
+from jaxpriv.variants import restore_sweep_run
 
 METHOD = "rae"
 

@@ -22,12 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpriv.checkpoint import (
-    restore_sweep_run,
-    select_variant,
-)
 from jaxpriv.data.scaling import Scaler
 from jaxpriv.methods.sensegen import SenseGenConfig, make_sample, make_train
+from jaxpriv.variants import restore_sweep_run, select_variant
 
 METHOD = "sensegen"
 

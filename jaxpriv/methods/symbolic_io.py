@@ -16,14 +16,10 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxpriv.checkpoint import (
-    restore_sweep_run,
-    select_variant,
-    variant_index,
-)
 from jaxpriv.methods.symbolic import SymbolicConfig, make_train
 from jaxpriv.methods.symbolic_sample import make_sample
 from jaxpriv.quantize import Quantizer
+from jaxpriv.variants import restore_sweep_run, select_variant, variant_index
 
 
 class Samples(NamedTuple):
