@@ -22,10 +22,11 @@ import jax
 import numpy as np
 
 from jaxpriv.data.load import load_dataset
+from jaxpriv.grid import dysan_grid, stack_grid
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.records import load_average, write_record
-from jaxpriv.sweep import dysan_grid, make_variant_mesh, stack_grid, sweep_jit
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
 
 
 def peak_memory_mb() -> float:

@@ -110,7 +110,8 @@ def restore_sweep_run(
     grid, so nothing is computed. ``methods``: the ``meta["method"]`` names accepted
     (``what`` names them in the error). Returns ``(meta, state)``.
     """
-    from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
+    from jaxpriv.grid import stack_grid
+    from jaxpriv.sweep import make_variant_mesh, sweep_jit
 
     run_dir = Path(run_dir)
     ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)

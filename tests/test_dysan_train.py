@@ -21,8 +21,9 @@ import pytest
 from jaxpriv.checkpoint import Checkpointer, with_sharding
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dysan_task
+from jaxpriv.grid import stack_grid
 from jaxpriv.methods import dysan
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
 
 TINY_DATA = "embedded:users=6,long_s=6,short_s=4"
 # Small and fast: a few iterations per epoch, one inner step each.

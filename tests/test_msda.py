@@ -11,13 +11,14 @@ import pytest
 
 from jaxpriv.checkpoint import Checkpointer, with_sharding
 from jaxpriv.data.scaling import Scaler
+from jaxpriv.grid import stack_grid
 from jaxpriv.methods import msda
 from jaxpriv.methods.msda_io import make_release
 from jaxpriv.methods.msda_sweep import MsdaSweep
 from jaxpriv.methods.msda_train import make_train
 from jaxpriv.nn.msda import AAE, Regularizer, l2_penalty, rows_back, rows_first
 from jaxpriv.run import run_metadata
-from jaxpriv.sweep import make_variant_mesh, stack_grid
+from jaxpriv.sweep import make_variant_mesh
 
 # A tiny problem: 3 users, 2 activities, windows of 32 (latent 8), 4 filters.
 CFG = msda.MsdaConfig(

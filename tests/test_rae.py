@@ -20,10 +20,10 @@ from eval.restorers.compound import check_stages
 from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
+from jaxpriv.grid import stack_grid
 from jaxpriv.methods import rae
 from jaxpriv.methods.rae_io import restore_state
 from jaxpriv.nn.rae import ReplacementAutoencoder, layer_sizes
-from jaxpriv.sweep import stack_grid
 from train import rae as rae_cli
 
 TINY_DATA = "embedded:users=8,long_s=8,short_s=4"

@@ -17,6 +17,7 @@ from eval import harness
 from jaxpriv import losses
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_standard
+from jaxpriv.grid import stack_grid
 from jaxpriv.methods import sensegen as sg
 from jaxpriv.methods.sensegen_data import SenseGenData
 from jaxpriv.methods.sensegen_io import load_generator
@@ -28,7 +29,7 @@ from jaxpriv.methods.sensegen_model import (
 )
 from jaxpriv.methods.sensegen_tbptt import lr_factor, make_optimizer, make_tbptt
 from jaxpriv.nn.sensegen import SenseGen
-from jaxpriv.sweep import make_variant_mesh, stack_grid, sweep_jit
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
 from train import sensegen as cli
 
 TINY_DATA = "embedded:users=4,long_s=6,short_s=4"

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxpriv import grid as grids
 from jaxpriv import sweep
 
 D, N, STEPS, BATCH = 3, 64, 40, 16
@@ -33,7 +34,7 @@ GRID5 = [
     {"lr": 0.02, "seed": 3},
     {"lr": 0.05, "seed": 4},
 ]
-GRID6 = sweep.product_grid(lr=[0.05, 0.1], seed=[0, 1, 2])  # 6 variants: padded to 8 on 4 devices
+GRID6 = grids.product_grid(lr=[0.05, 0.1], seed=[0, 1, 2])  # 6 variants: padded to 8 on 4 devices
 
 
 def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +66,7 @@ def run_grid(grid: list[dict], devices: list | None = None) -> tuple[sweep.Varia
     """The whole sweep recipe on ``devices`` (default all); returns device results, padding kept."""
     vmesh = sweep.make_variant_mesh(len(grid), devices)
     run = sweep.sweep_jit(fit, vmesh, data_argnums=(1,))
-    hp = vmesh.shard(vmesh.pad(sweep.stack_grid(grid)))
+    hp = vmesh.shard(vmesh.pad(grids.stack_grid(grid)))
     return vmesh, run(hp, vmesh.replicate(make_data()))
 
 
@@ -73,7 +74,7 @@ def run_grid(grid: list[dict], devices: list | None = None) -> tuple[sweep.Varia
 
 
 def test_dysan_grid_has_the_36_pairs() -> None:
-    grid = sweep.dysan_grid()
+    grid = grids.dysan_grid()
     allowed = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}  # exact literals: no float noise
     pairs = {(g["alpha"], g["lam"]) for g in grid}
     assert len(grid) == len(pairs) == 36
@@ -82,7 +83,7 @@ def test_dysan_grid_has_the_36_pairs() -> None:
     assert all(a + lam <= 0.9 + 1e-9 for a, lam in pairs)
     assert (0.1, 0.8) in pairs and (0.8, 0.1) in pairs and (0.3, 0.6) in pairs
     assert (0.5, 0.5) not in pairs
-    assert len(sweep.dysan_grid(max_sum=1.6)) == 64
+    assert len(grids.dysan_grid(max_sum=1.6)) == 64
 
 
 def test_stack_unstack_round_trip() -> None:
@@ -90,12 +91,12 @@ def test_stack_unstack_round_trip() -> None:
         {"alpha": 0.1, "lam": 0.3, "lr": 5e-4, "seed": 0},
         {"alpha": 0.2, "lam": 1, "lr": 1e-3, "seed": 7},
     ]
-    hp = sweep.stack_grid(grid)
+    hp = grids.stack_grid(grid)
     assert list(hp) == ["alpha", "lam", "lr", "seed"]
     assert hp["alpha"].dtype == jnp.float32 and hp["alpha"].shape == (2,)
     assert hp["lam"].dtype == jnp.float32  # one float makes the whole key float
     assert hp["seed"].dtype == jnp.int32
-    back = sweep.unstack_grid(hp)
+    back = grids.unstack_grid(hp)
     assert back == [{**grid[0]}, {**grid[1], "lam": 1.0}]
     assert type(back[1]["seed"]) is int and type(back[1]["lam"]) is float
 
@@ -114,42 +115,42 @@ def test_stack_unstack_round_trip() -> None:
 )
 def test_stack_grid_errors(grid: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        sweep.stack_grid(grid)
+        grids.stack_grid(grid)
 
 
 def test_product_grid() -> None:
-    grid = sweep.product_grid(alpha=[0.1, 0.2], seed=[0, 1, 2], lr=1e-3)
+    grid = grids.product_grid(alpha=[0.1, 0.2], seed=[0, 1, 2], lr=1e-3)
     assert len(grid) == 6
     assert grid[0] == {"alpha": 0.1, "seed": 0, "lr": 1e-3}
     assert grid[1] == {"alpha": 0.1, "seed": 1, "lr": 1e-3}  # last axis fastest
     assert grid[-1] == {"alpha": 0.2, "seed": 2, "lr": 1e-3}
     with pytest.raises(ValueError, match="empty"):
-        sweep.product_grid(alpha=[])
+        grids.product_grid(alpha=[])
 
 
 def test_parse_grid_forms(tmp_path: Path) -> None:
-    product = sweep.parse_grid("alpha=0.1,0.2; lam=0.3;")
+    product = grids.parse_grid("alpha=0.1,0.2; lam=0.3;")
     assert product == [{"alpha": 0.1, "lam": 0.3}, {"alpha": 0.2, "lam": 0.3}]
-    seeds = sweep.parse_grid("seed=0,1;lr=1e-3")
+    seeds = grids.parse_grid("seed=0,1;lr=1e-3")
     assert seeds == [{"seed": 0, "lr": 1e-3}, {"seed": 1, "lr": 1e-3}]
     assert type(seeds[0]["seed"]) is int
     listed = [{"alpha": 0.5, "lam": 0.2, "seed": 3}, {"alpha": 0.1, "lam": 0.1, "seed": 4}]
-    assert sweep.parse_grid(json.dumps(listed)) == listed
+    assert grids.parse_grid(json.dumps(listed)) == listed
     path = tmp_path / "grid.json"
     path.write_text(json.dumps(listed))
-    assert sweep.parse_grid(f"@{path}") == listed
+    assert grids.parse_grid(f"@{path}") == listed
 
 
 def test_parse_grid_allowed_keys(tmp_path: Path) -> None:
-    assert sweep.parse_grid("seed=0,1", allowed=("seed", "lr")) == [{"seed": 0}, {"seed": 1}]
+    assert grids.parse_grid("seed=0,1", allowed=("seed", "lr")) == [{"seed": 0}, {"seed": 1}]
     with pytest.raises(
         ValueError, match=r"variant 0 .*unknown keys \['beta'\]; allowed \['seed'\]"
     ):
-        sweep.parse_grid("beta=1; seed=0,1", allowed=("seed",))
+        grids.parse_grid("beta=1; seed=0,1", allowed=("seed",))
     path = tmp_path / "grid.json"
     path.write_text('[{"lam": 0.1}]')
     with pytest.raises(ValueError, match="unknown keys"):
-        sweep.parse_grid(f"@{path}", allowed=("seed",))
+        grids.parse_grid(f"@{path}", allowed=("seed",))
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,7 @@ def test_parse_grid_allowed_keys(tmp_path: Path) -> None:
 )
 def test_parse_grid_errors(text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        sweep.parse_grid(text)
+        grids.parse_grid(text)
 
 
 # --------------------------------------------------------------------------- padding
@@ -203,7 +204,7 @@ def test_pad_unpad() -> None:
 def test_vmapped_equals_one_by_one() -> None:
     vmesh, (params, losses) = run_grid(GRID5, jax.devices()[:1])
     assert vmesh.padded == 5 and losses.shape == (5, STEPS)
-    hp = sweep.stack_grid(GRID5)
+    hp = grids.stack_grid(GRID5)
     single = jax.jit(fit)
     data = make_data()
     for i in range(len(GRID5)):
@@ -280,7 +281,7 @@ def test_compiles_once_and_static_args() -> None:
 
     vmesh = sweep.make_variant_mesh(3)
     run = sweep.sweep_jit(scaled, vmesh, data_argnums=(1,), static_argnums=(2,))
-    hp = sweep.stack_grid([{"lr": 1.0}, {"lr": 2.0}, {"lr": 3.0}])
+    hp = grids.stack_grid([{"lr": 1.0}, {"lr": 2.0}, {"lr": 3.0}])
     first = run(hp, jnp.ones(4), 1)
     second = run(hp, 2 * jnp.ones(4), 1)  # new values, same shapes and dtypes: no retrace
     assert len(traces) == 1

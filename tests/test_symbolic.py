@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from eval import harness
+from jaxpriv.grid import stack_grid
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, load_generators
 from jaxpriv.methods.symbolic_model import make_network, masked_log_probs
 from jaxpriv.methods.symbolic_sample import make_sample
 from jaxpriv.quantize import fit_quantizer
-from jaxpriv.sweep import make_variant_mesh, stack_grid
+from jaxpriv.sweep import make_variant_mesh
 from train import symbolic as cli
 
 TINY_DATA = "embedded:users=4,long_s=6,short_s=4"

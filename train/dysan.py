@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import dysan_task
+from jaxpriv.grid import dysan_grid, parse_grid, stack_grid
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_eval import evaluate_variants
 from jaxpriv.plots import plot_loss_history
@@ -40,14 +41,7 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import (
-    dysan_grid,
-    initialize_distributed,
-    make_variant_mesh,
-    parse_grid,
-    stack_grid,
-    sweep_jit,
-)
+from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
 from train import resume_command, run_parser, task_from_args, task_identity
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")

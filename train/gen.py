@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import dysan_task
+from jaxpriv.grid import parse_grid, stack_grid
 from jaxpriv.methods import gen
 from jaxpriv.nn.gen import ACTIVATIONS
 from jaxpriv.plots import plot_loss_history
@@ -48,7 +49,7 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed, parse_grid, stack_grid
+from jaxpriv.sweep import initialize_distributed
 from train import resume_command, run_parser, task_from_args, task_identity
 
 # The metric printed (and plotted) for each phase.

@@ -34,18 +34,14 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import msda_task
+from jaxpriv.grid import parse_grid, stack_grid
 from jaxpriv.methods import msda
 from jaxpriv.methods.msda_io import METHOD
 from jaxpriv.methods.msda_sweep import MsdaSweep
 from jaxpriv.plots import save_figure
 from jaxpriv.run import Chunk, Plan, RunSpec, Summary, drive, fixed_chunks, run_metadata
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import (
-    initialize_distributed,
-    make_variant_mesh,
-    parse_grid,
-    stack_grid,
-)
+from jaxpriv.sweep import initialize_distributed, make_variant_mesh
 from train import resume_command, run_parser, task_from_args, task_identity
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).

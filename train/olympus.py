@@ -20,7 +20,7 @@ import argparse
 import math
 import sys
 
-from jaxpriv.sweep import parse_grid
+from jaxpriv.grid import parse_grid
 from train import dysan
 
 GRID = "alpha=0.6;lam=0.4"

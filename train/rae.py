@@ -29,6 +29,7 @@ import numpy as np
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import TaskData, msda_task
+from jaxpriv.grid import parse_grid, stack_grid
 from jaxpriv.methods import rae
 from jaxpriv.methods.rae_io import variant_name
 from jaxpriv.plots import plot_loss_history
@@ -44,15 +45,7 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import (
-    VariantMesh,
-    initialize_distributed,
-    make_variant_mesh,
-    parse_grid,
-    stack_grid,
-    sweep_jit,
-    to_host,
-)
+from jaxpriv.sweep import VariantMesh, initialize_distributed, make_variant_mesh, sweep_jit, to_host
 from train import resume_command, run_parser, task_from_args, task_identity
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")

@@ -27,6 +27,7 @@ import numpy as np
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dataset_identity
+from jaxpriv.grid import parse_grid, stack_grid
 from jaxpriv.methods import sensegen
 from jaxpriv.methods.sensegen_io import variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
@@ -42,13 +43,7 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import (
-    initialize_distributed,
-    make_variant_mesh,
-    parse_grid,
-    stack_grid,
-    sweep_jit,
-)
+from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
 from train import resume_command, run_parser
 
 LOSSES = ("nll", "heldout_nll")

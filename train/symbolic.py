@@ -31,6 +31,7 @@ from jaxpriv.data.channels import resolve_channel_spec
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dataset_identity
+from jaxpriv.grid import parse_grid, stack_grid
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
@@ -47,13 +48,7 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import (
-    initialize_distributed,
-    make_variant_mesh,
-    parse_grid,
-    stack_grid,
-    sweep_jit,
-)
+from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
 from train import add_run_arguments, resume_command
 
 EVAL_CHUNK = 256  # sequences per held-out evaluation step
