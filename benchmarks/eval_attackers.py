@@ -24,11 +24,8 @@ import numpy as np
 
 from eval.attackers import _cnn_programs, class_weights
 from eval.config import PRESETS
-from jaxpriv.data.channels import DYSAN_CHANNELS, select_channels
 from jaxpriv.data.load import load_dataset
-from jaxpriv.data.splits import split_dataset
-from jaxpriv.data.windows import make_windows, vocabularies
-from jaxpriv.methods.dysan_data import DYSAN_ACTIVITIES
+from jaxpriv.data.task import dysan_task
 from jaxpriv.records import load_average, write_record
 
 
@@ -51,13 +48,7 @@ def main() -> None:
     load_at_start = load_average()
     cfg = PRESETS[args.preset].cnn
 
-    ds = select_channels(
-        load_dataset("embedded").filter(activities=DYSAN_ACTIVITIES), DYSAN_CHANNELS
-    )
-    train_ds, _ = split_dataset(ds, "subject")
-    win = make_windows(
-        train_ds, window=125, stride=63, **vocabularies(ds, activities=DYSAN_ACTIVITIES)
-    )
+    win = dysan_task().prepare(load_dataset("embedded")).train_windows
     x = (win.x - win.x.mean(axis=(0, 1))) / win.x.std(axis=(0, 1))
     rng = np.random.default_rng(0)
     # Distinct inputs per transform (the content does not change the work).

@@ -22,9 +22,9 @@ import jax
 import numpy as np
 
 from jaxpriv.data.load import load_dataset
+from jaxpriv.data.task import dysan_task
 from jaxpriv.grid import dysan_grid, stack_grid
 from jaxpriv.methods import dysan
-from jaxpriv.methods.dysan_data import prepare_dysan_data
 from jaxpriv.records import load_average, write_record
 from jaxpriv.sweep import make_variant_mesh, sweep_jit
 
@@ -71,7 +71,7 @@ def main() -> None:
     overrides = {"width": args.width, "batch_size": args.batch_size}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = dysan.preset_config(args.preset, epochs=args.epochs, **overrides)
-    data = prepare_dysan_data(load_dataset(args.data)).train
+    data = dysan_task().prepare(load_dataset(args.data)).train
     grid = [
         {**v, "lr_san": 5e-4, "lr_pred": 5e-4, "lr_disc": 5e-4, "seed": i}
         for i, v in enumerate(dysan_grid()[: args.variants])
