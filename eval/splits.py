@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from eval.transforms import TransformSet
-from jaxpriv.data.channels import select_channels
-from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.dataset import Dataset
 from jaxpriv.data.splits import split_by_subject, split_dataset
-from jaxpriv.data.windows import Windows, make_windows, vocabularies
+from jaxpriv.data.task import window_pair
+from jaxpriv.data.windows import Windows
 
 THREATS = {
     "subject": "held-out users",
@@ -102,13 +102,8 @@ def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int =
     if kind not in THREATS:
         raise ValueError(f"unknown split {kind!r}; expected one of {list(THREATS)}")
     spec = transforms.spec
-    missing = [a for a in spec.activities if a not in ds.activities]
-    if missing:
-        raise DataFormatError(
-            f"{ds.name}: the run was trained on activities {list(spec.activities)}; "
-            f"this dataset lacks {missing}"
-        )
-    ds = select_channels(ds.filter(activities=spec.activities), spec.channels)
+    task = spec.task()
+    ds = task.cut(ds)  # the run's activities and channels, or an error naming what lacks
     warnings: list[str] = []
     if kind == "subject" and spec.split != "subject":
         # The run trained on every user (a trial/time split, as MSDA): the held-out users are
@@ -133,11 +128,7 @@ def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int =
         train_ds, test_ds = split_dataset(ds, "time", gap=spec.window)
     else:
         train_ds, test_ds = split_dataset(ds, "trial")
-    vocab = vocabularies(ds, activities=spec.activities)
-    win = {"window": spec.window, "stride": spec.stride, "short": "skip", **vocab}
-    train, test = make_windows(train_ds, **win), make_windows(test_ds, **win)
-    if len(train) == 0 or len(test) == 0:
-        raise DataFormatError(f"{ds.name}: the {kind} split leaves no windows on one side")
+    train, test = window_pair(task, ds, train_ds, test_ds, kind)
     warnings += _check(kind, train, test)
     return EvalSplit(
         kind=kind,

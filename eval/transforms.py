@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpriv.checkpoint import Checkpointer, CheckpointError
+from jaxpriv.data.task import Task
 
 RAW = "raw"
 RELEASE_CHUNK = 256  # windows per jitted call: bounds memory for many variants
@@ -50,6 +51,11 @@ class DataSpec:
             test_subjects=tuple(prepared["test_subjects"]),
             split=prepared.get("split", "subject"),
         )
+
+    def task(self) -> Task:
+        """The run's task (its activities, channels and windows), to cut new data alike."""
+        return Task(activities=self.activities, channels=self.channels, window=self.window,
+                    stride=self.stride, split=self.split)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

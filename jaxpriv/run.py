@@ -37,6 +37,7 @@ Record = dict[str, Any]
 # What --fresh removes besides the checkpoints: the outputs the driver writes.
 RUN_OUTPUTS = ("summary.json", "summary.md", "metrics.json")
 EXIT_INTERRUPTED, EXIT_ERROR = 130, 2
+_NAMED_VARIANTS = 4  # progress shows each variant's losses by name up to this many
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +347,7 @@ class Progress:
         self.done_s += seconds
         show = self.plan.show
         keys = show.get(chunk.phase, ()) if isinstance(show, Mapping) else show
-        stats = _stats(records[-1] if records else {}, keys)
+        stats = _stats(records[-1] if records else {}, keys, self.names)
         dead = _diverged(state, self.names)
         tail = (f" | {stats}" if stats else "") + (f" | diverged: {dead}" if dead else "")
         rate = ""
@@ -378,15 +379,16 @@ class Progress:
             self.bar.close()
 
 
-def _stats(record: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """``key median [min-max]`` over variants (each value as it is for one variant)."""
+def _stats(record: Mapping[str, Any], keys: Sequence[str], names: Sequence[str]) -> str:
+    """Per key: each variant's value by name when there are a few, else the median
+    [min-max] over variants."""
     parts = []
     for k in keys:
         if k not in record:
             continue
         v = np.asarray(record[k], np.float64)
-        if v.size == 1:
-            parts.append(f"{k} {v.item():.3f}")
+        if v.size <= _NAMED_VARIANTS:
+            parts.append(f"{k} " + ", ".join(f"{n} {x:.3f}" for n, x in zip(names, v, strict=True)))
         elif np.isfinite(v).any():
             parts.append(f"{k} {np.nanmedian(v):.3f} [{np.nanmin(v):.3f}-{np.nanmax(v):.3f}]")
     return "  ".join(parts)

@@ -89,7 +89,7 @@ def test_a_run_writes_history_checkpoints_and_a_summary(tmp_path) -> None:
     assert history[-1]["loss"] == [2.0, 8.0]
     lines = stream.getvalue().splitlines()  # not a terminal: one plain line per chunk
     assert len(lines) == 2 and lines[0].startswith("epoch 3/4")
-    assert "loss 3.750 [1.500-6.000]" in lines[0] and "windows/s" in lines[0]
+    assert "loss a 1.500, b 6.000" in lines[0] and "windows/s" in lines[0]
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys) -> None:

@@ -379,7 +379,7 @@ def test_cli_trains_resumes_and_the_loader_samples_raw_units(tmp_path, capsys) -
     # A finished run trains no further epoch and reports the same numbers.
     assert cli.main([*ARGS, "--out", str(out), "--epochs", "2"]) == 0
     third = capsys.readouterr().out
-    assert "resuming from" in third and "epoch 1/2" not in third and "epoch 2/2" not in third
+    assert "already complete" in third and "epoch 2/2" not in third
     again = json.loads((out / "summary.json").read_text())
     assert [v["heldout_nll"] for v in again["variants"]] == heldout
     # Another setting is another run: a clear error, not a silent mix.

@@ -81,8 +81,8 @@ class Task:
         missing = [a for a in self.activities if a not in ds.activities]
         if missing:
             raise DataFormatError(
-                f"{ds.name}: the task needs activities {list(self.activities)}; missing "
-                f"{missing} (present: {list(ds.activities)})"
+                f"{ds.name}: activities {missing} are not in the data (present: "
+                f"{list(ds.activities)}); the task needs {list(self.activities)}"
             )
         return select_channels(ds.filter(activities=self.activities), self.channels)
 
@@ -141,7 +141,11 @@ def window_pair(
     win = {"window": task.window, "stride": task.stride, "short": "skip", **vocab}
     train, test = make_windows(train_ds, **win), make_windows(test_ds, **win)
     if len(train) == 0 or len(test) == 0:
-        raise DataFormatError(f"{ds.name}: the {split} split leaves no windows on one side")
+        side = "training" if len(train) == 0 else "held-out"
+        raise DataFormatError(
+            f"{ds.name}: windows of {task.window} samples leave no {side} window after the "
+            f"{split} split; use a shorter window"
+        )
     return train, test
 
 

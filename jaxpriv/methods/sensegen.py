@@ -34,12 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpriv import losses
-from jaxpriv.data.channels import select_channels
-from jaxpriv.data.dataset import DataFormatError, Dataset
-from jaxpriv.data.scaling import Scaler, fit_standard
-from jaxpriv.data.splits import split_dataset
-from jaxpriv.data.windows import make_windows, vocabularies
-from jaxpriv.methods.sensegen_data import SenseGenData, window_arrays
+from jaxpriv.data.channels import resolve_channel_spec
+from jaxpriv.data.dataset import Dataset
+from jaxpriv.data.scaling import Scaler
+from jaxpriv.data.task import Task
+from jaxpriv.methods.sensegen_data import SenseGenData
 from jaxpriv.methods.sensegen_model import (
     NUM_ATTRIBUTES,
     conditioning,
@@ -179,44 +178,31 @@ def prepare_sensegen_data(
     split: str = "subject",
     **split_kwargs: Any,
 ) -> SenseGenData:
-    """Select channels and activities (default: all present), split, window and standardise."""
-    activities = tuple(ds.activities if activities is None else activities)
-    missing = [a for a in activities if a not in ds.activities]
-    if missing:
-        raise DataFormatError(
-            f"{ds.name}: activities {missing} are not in the data (present: {list(ds.activities)})"
-        )
-    ds = select_channels(ds.filter(activities=activities), channels)
-    stride = window if stride is None else stride
-    vocab = vocabularies(ds, activities=activities)
-    if split == "time":
-        split_kwargs.setdefault("gap", window)
-    train_ds, test_ds = split_dataset(ds, split, **split_kwargs)
-    train_w = make_windows(train_ds, window=window, stride=stride, short="skip", **vocab)
-    test_w = make_windows(test_ds, window=window, stride=stride, short="skip", **vocab)
-    if len(train_w) == 0 or len(test_w) == 0:
-        raise DataFormatError(
-            f"{ds.name}: windows of {window} samples leave no "
-            f"{'training' if len(train_w) == 0 else 'held-out'} window after the {split} split; "
-            "use a shorter window"
-        )
-    scaler = fit_standard(train_w.x, channels=train_w.channels)
-    mean = np.nan_to_num(np.nanmean(train_w.attributes, axis=0)) if len(train_w) else np.zeros(3)
-    std = np.nan_to_num(np.nanstd(train_w.attributes, axis=0))
-    std = np.where(std > 0, std, 1.0)
-    return SenseGenData(
-        train=window_arrays(train_w, scaler, mean, std),
-        test=window_arrays(test_w, scaler, mean, std),
-        scaler=scaler,
-        attribute_mean=mean.astype(np.float32),
-        attribute_std=std.astype(np.float32),
-        activities=tuple(vocab["activities"]),
-        channels=tuple(train_w.channels),
-        rate_hz=float(train_w.rate_hz),
+    """The task pipeline (:meth:`jaxpriv.data.task.Task.prepare`) with SenseGen's task:
+    the channels and activities given (default: all present), windows standardised."""
+    task = Task(
+        activities=tuple(ds.activities if activities is None else activities),
+        channels=resolve_channel_spec(channels),
         window=window,
-        stride=stride,
+        stride=window if stride is None else stride,
         split=split,
-        test_subjects=test_ds.subject_ids,
+        scaling="standard",
+    )
+    prepared = task.prepare(ds, require=("activity",), **split_kwargs)
+    keep = ("x", "activity", "attributes")
+    return SenseGenData(
+        train={k: prepared.train[k] for k in keep},
+        test={k: prepared.test[k] for k in keep},
+        scaler=prepared.scaler,
+        attribute_mean=prepared.attribute_mean.astype(np.float32),
+        attribute_std=prepared.attribute_std.astype(np.float32),
+        activities=tuple(prepared.train_windows.activities),
+        channels=tuple(prepared.train_windows.channels),
+        rate_hz=float(prepared.train_windows.rate_hz),
+        window=task.window,
+        stride=task.stride,
+        split=split,
+        test_subjects=prepared.test_subjects,
     )
 
 

@@ -1,7 +1,7 @@
 """SenseGen's prepared data: standardised windows and what undoes the standardisation.
 
 :func:`jaxpriv.methods.sensegen.prepare_sensegen_data` builds :class:`SenseGenData`
-from a dataset, each side's arrays with :func:`window_arrays`.
+from a dataset through the task pipeline (:mod:`jaxpriv.data.task`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from jaxpriv.data.scaling import Scaler
-from jaxpriv.data.windows import Windows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +55,3 @@ class SenseGenData:
             "attribute_mean": self.attribute_mean.tolist(),
             "attribute_std": self.attribute_std.tolist(),
         }
-
-
-def window_arrays(win: Windows, scaler: Scaler, mean: np.ndarray, std: np.ndarray) -> dict:
-    return {
-        "x": np.asarray(scaler.apply(win.x), np.float32),
-        "activity": win.activity.astype(np.int32),
-        "attributes": np.nan_to_num((win.attributes - mean) / std).astype(np.float32),
-    }
