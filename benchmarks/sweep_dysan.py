@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dysan_task
-from jaxpriv.grid import dysan_grid, stack_grid
+from jaxpriv.grid import dysan_grid
 from jaxpriv.methods import dysan
 from jaxpriv.records import load_average, write_record
 from jaxpriv.sweep import make_variant_mesh, sweep_jit
@@ -39,7 +39,7 @@ def peak_memory_mb() -> float:
 def timed_run(cfg, grid, data, epochs: int) -> tuple[float, float]:
     """(compile seconds, run seconds) for one sweep_jit program over ``grid``."""
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     arrays = vmesh.replicate(data)
     init, run_epochs, _ = dysan.make_train(cfg)
     state = jax.block_until_ready(sweep_jit(init, vmesh)(hp))

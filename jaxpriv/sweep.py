@@ -11,7 +11,7 @@ with a 1-D mesh whose single axis is named ``"variants"``::
 
     grid = product_grid(lr=[1e-3, 3e-3], seed=[0, 1, 2])  # jaxpriv.grid
     vmesh = sweep.make_variant_mesh(len(grid))          # over jax.devices()
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))        # V padded to a multiple of devices
+    hp = vmesh.stack(grid)                               # V padded to a multiple of devices
     data = vmesh.replicate(data)                         # one copy per device
     fit_all = sweep.sweep_jit(fit, vmesh, data_argnums=(1,))
     params = vmesh.unpad(sweep.to_host(fit_all(hp, data)))
@@ -57,6 +57,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from jaxpriv.grid import stack_grid
 
 AXIS = "variants"
 
@@ -121,6 +123,10 @@ class VariantMesh:
     def replicate(self, tree: Any) -> Any:
         """Place every leaf whole on every device (data shared by all variants)."""
         return jax.device_put(tree, self.replicated_sharding)
+
+    def stack(self, grid: Sequence[Mapping[str, float | int]]) -> dict[str, jax.Array]:
+        """The grid's hyperparameter pytree, padded and sharded over the devices."""
+        return self.shard(self.pad(stack_grid(grid)))
 
     def pad(self, tree: Any) -> Any:
         """Grow the leading axis from ``num_variants`` to ``padded`` by repeating the last row."""

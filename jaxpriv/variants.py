@@ -110,7 +110,6 @@ def restore_sweep_run(
     grid, so nothing is computed. ``methods``: the ``meta["method"]`` names accepted
     (``what`` names them in the error). Returns ``(meta, state)``.
     """
-    from jaxpriv.grid import stack_grid
     from jaxpriv.sweep import make_variant_mesh, sweep_jit
 
     run_dir = Path(run_dir)
@@ -120,7 +119,7 @@ def restore_sweep_run(
         if meta.get("method") not in methods:
             raise CheckpointError(f"{run_dir}: not a {what} run (method {meta.get('method')!r})")
         vmesh = make_variant_mesh(len(meta["grid"]))
-        hp = vmesh.shard(vmesh.pad(stack_grid(meta["grid"])))
+        hp = vmesh.stack(meta["grid"])
         template = jax.eval_shape(sweep_jit(init_for(meta), vmesh), hp)
         state, meta = ckpt.restore(with_sharding(template, vmesh.variant_sharding), step)
     finally:

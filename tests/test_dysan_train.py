@@ -51,7 +51,7 @@ def compiled(num_variants: int, cfg: dysan.DysanConfig):
 def run_sweep(grid: list[dict], data: dict, cfg: dysan.DysanConfig = CFG, epochs: int = 2):
     """Train ``grid`` for ``epochs`` one-epoch chunks (resuming each time, as the CLI does)."""
     vmesh, init_all, run = compiled(len(grid), cfg)
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     state = init_all(hp)
     metrics = []
     for _ in range(epochs):
@@ -119,7 +119,7 @@ def test_whole_run_equals_one_epoch_chunks_restored_from_a_checkpoint(
         jax.device_get(whole), jax.device_get(chunked), rtol=1e-5, atol=1e-6
     )
     vmesh, init_all, run = compiled(len(grid), CFG)
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     state, _ = run(init_all(hp), hp, vmesh.replicate(data), 1)
     with Checkpointer(tmp_path / "ckpt") as ckpt:
         ckpt.save(1, state, {"grid": grid}, force=True)

@@ -59,7 +59,7 @@ def setup():
     rng = np.random.default_rng(0)
     data = {"train": _arrays(rng, 96), "val": _arrays(rng, 40)}
     vmesh = make_variant_mesh(len(GRID))
-    hp = vmesh.shard(vmesh.pad(stack_grid(GRID)))
+    hp = vmesh.stack(GRID)
     data = vmesh.replicate(data)
     sweep = MsdaSweep(CFG, vmesh, log=lambda line: None)
     state, history = sweep.pretrain(sweep.init(hp), hp, data)

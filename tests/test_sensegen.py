@@ -17,7 +17,6 @@ from eval import harness
 from jaxpriv import losses
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.scaling import fit_standard
-from jaxpriv.grid import stack_grid
 from jaxpriv.methods import sensegen as sg
 from jaxpriv.methods.sensegen_data import SenseGenData
 from jaxpriv.methods.sensegen_io import load_generator
@@ -241,7 +240,7 @@ def run_sweep(grid: list[dict], train: dict, start=None, epochs: int = 2):
     """Train ``grid`` for ``epochs`` one-epoch calls; returns host copies of the initial and
     final states and the per-epoch NLL ``(V, epochs)``. ``start`` skips ``init``."""
     vmesh, init_all, run = compiled(len(grid))
-    params = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    params = vmesh.stack(grid)
     state = init_all(params) if start is None else vmesh.shard(start)
     first = vmesh.unpad(jax.device_get(state))
     nll = []

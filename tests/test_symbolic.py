@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from eval import harness
-from jaxpriv.grid import stack_grid
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, load_generators
 from jaxpriv.methods.symbolic_model import make_network, masked_log_probs
@@ -188,7 +187,7 @@ def train(cfg, data, grid):
     """Train ``grid`` with the CLI's cached programs, one epoch per call as the CLI does."""
     vmesh = make_variant_mesh(len(grid))
     init_all, run_all, _ = cli.compiled(cfg, vmesh)
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     state, losses = init_all(hp), []
     for _ in range(cfg.epochs):
         state, metrics = run_all(state, hp, vmesh.replicate(data.train), 1)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from jaxpriv.data.dataset import Dataset
-from jaxpriv.data.task import Task, dataset_identity
+from jaxpriv.data.task import LABELS, Task, TaskData, dataset_identity
+from jaxpriv.run import RunSpec
+from jaxpriv.sweep import VariantMesh
 
 
 def run_parser(method: str, doc: str | None, presets: Iterable[str]) -> argparse.ArgumentParser:
@@ -46,6 +49,44 @@ def task_from_args(args: argparse.Namespace, base: Task) -> Task:
     if getattr(args, "split", None):
         changes["split"] = args.split
     return dataclasses.replace(base, **changes)
+
+
+def load_task(
+    args: argparse.Namespace, base: Task, *, require: Sequence[str] = LABELS
+) -> tuple[Task, Dataset, TaskData]:
+    """The command line's task (``base`` with the dataset flags), its dataset, and the
+    prepared windows (``require``: the labels the method uses)."""
+    task = task_from_args(args, base)
+    ds = task.load(progress=True)
+    return task, ds, task.prepare(ds, require=require)
+
+
+def describe_windows(ds: Dataset, data: TaskData) -> str:
+    """The line a trainer prints about its data."""
+    return (
+        f"data: {ds.name}, {len(data.train_windows)} training windows, "
+        f"{len(data.test_windows)} held-out windows ({data.split} split, held-out users "
+        f"{', '.join(data.test_subjects)})"
+    )
+
+
+def run_spec(
+    args: argparse.Namespace,
+    method: str,
+    argv: Sequence[str],
+    *,
+    out: Path,
+    meta: dict[str, Any],
+    names: Sequence[str],
+    vmesh: VariantMesh,
+    hp: Any,
+) -> RunSpec:
+    """The driver's :class:`RunSpec` from a trainer's flags (``--fresh``, ``--save-every``)."""
+    return RunSpec(
+        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
+        command=resume_command(method, list(argv)), fresh=args.fresh,
+        save_every=args.save_every,
+    )  # fmt: skip
 
 
 def task_identity(task: Task, ds: Dataset) -> dict[str, Any]:

@@ -25,24 +25,22 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import dysan_task
-from jaxpriv.grid import dysan_grid, parse_grid, stack_grid
+from jaxpriv.grid import dysan_grid, parse_grid
 from jaxpriv.methods import dysan
 from jaxpriv.methods.dysan_eval import evaluate_variants
 from jaxpriv.plots import plot_loss_history
 from jaxpriv.run import (
-    Chunk,
     Plan,
-    RunSpec,
     Summary,
     drive,
+    epoch_advance,
     epoch_counter,
     fixed_chunks,
-    per_unit_records,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import resume_command, run_parser, task_from_args, task_identity
+from train import describe_windows, load_task, run_parser, run_spec, task_identity
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")
 TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary title
@@ -121,32 +119,22 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
     try:
         cfg = config_from(args)
         grid = make_grid(args)
-        task = task_from_args(args, dysan_task(window=cfg.window, stride=cfg.stride))
-        ds = task.load(progress=True)
-        data = task.prepare(ds)
+        task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
     except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(
-        f"data: {ds.name}, {len(data.train_windows)} training windows, "
-        f"{len(data.test_windows)} held-out windows ({data.split} split, held-out users "
-        f"{', '.join(data.test_subjects)})"
-    )
+    print(describe_windows(ds, data))
     names = [variant_name(v) for v in grid]
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     train_arrays = vmesh.replicate(data.train)
     init, run_epochs, _ = dysan.make_train(cfg)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
-
-    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
-        first = epoch_counter(state) + 1
-        state, metrics = run_all(state, hp, train_arrays, chunk.n)
-        return state, per_unit_records(metrics, len(grid), first, keys=LOSSES)
-
     plan = Plan(
         init=sweep_jit(init, vmesh),
-        advance=advance,
+        advance=epoch_advance(
+            lambda state, chunk: run_all(state, hp, train_arrays, chunk.n), len(grid), keys=LOSSES
+        ),
         position=epoch_counter,
         chunks=fixed_chunks(cfg.epochs),
         total=cfg.epochs,
@@ -157,10 +145,7 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
         method=method, task=task_identity(task, ds), config=cfg, grid=grid,
         data=ds.description, prepared=data.describe(),
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command(method, argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, method, argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         results = evaluate_variants(cfg, vmesh, state, hp, data)

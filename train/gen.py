@@ -34,23 +34,22 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import dysan_task
-from jaxpriv.grid import parse_grid, stack_grid
+from jaxpriv.grid import parse_grid
 from jaxpriv.methods import gen
 from jaxpriv.nn.gen import ACTIVATIONS
 from jaxpriv.plots import plot_loss_history
 from jaxpriv.run import (
     Chunk,
     Plan,
-    RunSpec,
     Summary,
     drive,
+    epoch_advance,
     epoch_counter,
-    per_unit_records,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed
-from train import resume_command, run_parser, task_from_args, task_identity
+from train import describe_windows, load_task, run_parser, run_spec, task_identity
 
 # The metric printed (and plotted) for each phase.
 PHASE_LOSSES = {
@@ -137,31 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from(args)
         grid = make_grid(args)
-        task = task_from_args(args, dysan_task(window=cfg.window, stride=cfg.stride))
-        ds = task.load(progress=True)
-        data = task.prepare(ds)
+        task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
     except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     names = gen.variant_names(grid)
-    print(
-        f"data: {ds.name}, {len(data.train_windows)} training windows, "
-        f"{len(data.test_windows)} held-out windows ({data.split} split, held-out users "
-        f"{', '.join(data.test_subjects)}); {len(grid)} variant(s): {', '.join(names)}"
-    )
+    print(f"{describe_windows(ds, data)}; {len(grid)} variant(s): {', '.join(names)}")
 
     vmesh, init_all, run_all = gen.compiled(cfg, len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     train_arrays = vmesh.replicate(data.train)
-
-    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
-        first = epoch_counter(state) + 1
-        state, metrics = run_all(state, hp, train_arrays, chunk.phase, chunk.n)
-        return state, per_unit_records(metrics, len(grid), first, extra={"phase": chunk.phase})
 
     plan = Plan(
         init=init_all,
-        advance=advance,
+        advance=epoch_advance(
+            lambda state, chunk: run_all(state, hp, train_arrays, chunk.phase, chunk.n), len(grid)
+        ),
         position=epoch_counter,
         chunks=lambda at, every: [Chunk(n, p) for p, n in gen.schedule(cfg, at, every)],
         total=cfg.total_epochs,
@@ -172,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         method="gen", task=task_identity(task, ds), config=cfg, grid=grid,
         data=ds.description, prepared=data.describe(),
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command("gen", argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, "gen", argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         results = gen.evaluate_variants(cfg, vmesh, state, hp, data)

@@ -34,15 +34,15 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import msda_task
-from jaxpriv.grid import parse_grid, stack_grid
+from jaxpriv.grid import parse_grid
 from jaxpriv.methods import msda
 from jaxpriv.methods.msda_io import METHOD
 from jaxpriv.methods.msda_sweep import MsdaSweep
 from jaxpriv.plots import save_figure
-from jaxpriv.run import Chunk, Plan, RunSpec, Summary, drive, fixed_chunks, run_metadata
+from jaxpriv.run import Chunk, Plan, Summary, drive, fixed_chunks, run_metadata
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed, make_variant_mesh
-from train import resume_command, run_parser, task_from_args, task_identity
+from train import load_task, run_parser, run_spec, task_identity
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).
 RESUMABLE_CONFIG = ("rounds",)
@@ -102,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from(args)
         grid = make_grid(args)
-        task = task_from_args(args, msda_task(window=cfg.window, stride=cfg.stride))
-        ds = task.load(progress=True)
-        prepared = task.prepare(ds, require=("activity", "subject"))
+        base = msda_task(window=cfg.window, stride=cfg.stride)
+        task, ds, prepared = load_task(args, base, require=("activity", "subject"))
         win = prepared.train_windows
         cfg = dataclasses.replace(
             cfg,
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     data = vmesh.replicate(data)
     sweep = MsdaSweep(cfg, vmesh, log=lambda line: print(line, flush=True))
 
@@ -169,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_windows": len(val_idx),
         },
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command("msda", argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, "msda", argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         print("audit: fresh regularizers on the final latent and output (validation windows)")

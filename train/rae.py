@@ -29,24 +29,22 @@ import numpy as np
 from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import TaskData, msda_task
-from jaxpriv.grid import parse_grid, stack_grid
+from jaxpriv.grid import parse_grid
 from jaxpriv.methods import rae
 from jaxpriv.methods.rae_io import variant_name
 from jaxpriv.plots import plot_loss_history
 from jaxpriv.run import (
-    Chunk,
     Plan,
-    RunSpec,
     Summary,
     drive,
+    epoch_advance,
     epoch_counter,
     fixed_chunks,
-    per_unit_records,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import VariantMesh, initialize_distributed, make_variant_mesh, sweep_jit, to_host
-from train import resume_command, run_parser, task_from_args, task_identity
+from train import run_parser, run_spec, task_from_args, task_identity
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")
 DEFAULT_WEIGHTS = (1.0, 3.0)
@@ -179,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         base = msda_task(window=cfg.window, stride=cfg.stride, activities=roles.activities)
         task = task_from_args(args, base)
         ds = task.load(progress=True)
-        roles.check_present(ds.activities, f"dataset {ds.name}")
+        roles.check_present(ds.activities, f"dataset {ds.name}")  # names the roles' flags
         data = task.prepare(ds, require=("activity", "subject"))
         cfg = dataclasses.replace(cfg, num_channels=len(data.train_windows.channels))
         arrays, fallbacks = rae.train_arrays(
@@ -203,20 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{fallbacks} sensitive windows of users without neutral windows draw from all users")
 
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     train_data = vmesh.replicate(arrays)
     init, run_epochs, _ = rae.make_train(cfg)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     names = [variant_name(v) for v in grid]
 
-    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
-        first = epoch_counter(state) + 1
-        state, metrics = run_all(state, hp, train_data, chunk.n)
-        return state, per_unit_records(metrics, len(grid), first, keys=LOSSES)
-
     plan = Plan(
         init=sweep_jit(init, vmesh),
-        advance=advance,
+        advance=epoch_advance(
+            lambda state, chunk: run_all(state, hp, train_data, chunk.n), len(grid), keys=LOSSES
+        ),
         position=epoch_counter,
         chunks=fixed_chunks(cfg.epochs),
         total=cfg.epochs,
@@ -228,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         roles=roles.to_json(), identifying=("roles",), data=ds.description,
         prepared=data.describe(),
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command("rae", argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, "rae", argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         if args.eval_steps > 0:

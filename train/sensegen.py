@@ -27,24 +27,22 @@ import numpy as np
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dataset_identity
-from jaxpriv.grid import parse_grid, stack_grid
+from jaxpriv.grid import parse_grid
 from jaxpriv.methods import sensegen
 from jaxpriv.methods.sensegen_io import variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
 from jaxpriv.run import (
-    Chunk,
     Plan,
-    RunSpec,
     Summary,
     drive,
+    epoch_advance,
     epoch_counter,
     fixed_chunks,
-    per_unit_records,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import resume_command, run_parser
+from train import run_parser, run_spec
 
 LOSSES = ("nll", "heldout_nll")
 
@@ -188,26 +186,25 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     train_arrays, test_arrays = vmesh.replicate(data.train), vmesh.replicate(data.test)
     init, run_epochs, _ = sensegen.make_train(cfg)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     nll_all = sweep_jit(sensegen.make_nll(cfg), vmesh, data_argnums=(1,))
 
-    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
-        first = epoch_counter(state) + 1
-        state, metrics = run_all(state, hp, train_arrays, chunk.n)
-        records = per_unit_records(metrics, len(grid), first, keys=("nll",))
-        # Every chunk ends with the held-out NLL of its final state.
-        records[-1]["heldout_nll"] = np.asarray(nll_all(state["params"], test_arrays))[
-            : len(grid)
-        ].tolist()
-        return state, records
+    def heldout_nll(state: Any) -> dict[str, list[float]]:  # once per chunk, at its end
+        nll = np.asarray(nll_all(state["params"], test_arrays))[: len(grid)]
+        return {"heldout_nll": nll.tolist()}
 
     b = min(cfg.batch_size, n_train)
     plan = Plan(
         init=sweep_jit(init, vmesh),
-        advance=advance,
+        advance=epoch_advance(
+            lambda state, chunk: run_all(state, hp, train_arrays, chunk.n),
+            len(grid),
+            keys=("nll",),
+            last=heldout_nll,
+        ),
         position=epoch_counter,
         chunks=fixed_chunks(cfg.epochs),
         total=cfg.epochs,
@@ -219,10 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         method="sensegen", task=sensegen_task(args, ds, data), config=cfg, grid=grid,
         resumable=("epochs",), data=ds.description, prepared=data.describe(),
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command("sensegen", argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, "sensegen", argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         heldout = np.asarray(history[-1]["heldout_nll"], np.float64)

@@ -31,25 +31,23 @@ from jaxpriv.data.channels import resolve_channel_spec
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
 from jaxpriv.data.task import dataset_identity
-from jaxpriv.grid import parse_grid, stack_grid
+from jaxpriv.grid import parse_grid
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, variant_name
 from jaxpriv.plots import plot_loss_history, save_figure
 from jaxpriv.quantize import load_tabular_csv
 from jaxpriv.run import (
-    Chunk,
     Plan,
-    RunSpec,
     Summary,
     drive,
+    epoch_advance,
     epoch_counter,
     fixed_chunks,
-    per_unit_records,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import add_run_arguments, resume_command
+from train import add_run_arguments, run_spec
 
 EVAL_CHUNK = 256  # sequences per held-out evaluation step
 
@@ -218,22 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     vmesh = make_variant_mesh(len(grid))
-    hp = vmesh.shard(vmesh.pad(stack_grid(grid)))
+    hp = vmesh.stack(grid)
     train_arrays = vmesh.replicate(data.train)
     init_all, run_all, _ = compiled(cfg, vmesh)
     references = symbolic.reference_nll(data)
 
-    def advance(state: Any, chunk: Chunk) -> tuple[Any, list[dict]]:
-        first = epoch_counter(state) + 1
-        state, metrics = run_all(state, hp, train_arrays, chunk.n)
-        records = per_unit_records(metrics, len(grid), first, keys=("loss",))
-        records[-1]["test_nll"] = evaluate_nll(cfg, vmesh, state, data.test).tolist()
-        return state, records
-
     steps = cfg.steps_per_epoch or max(len(data.train_values) // cfg.batch_size, 1)
     plan = Plan(
         init=init_all,
-        advance=advance,
+        advance=epoch_advance(
+            lambda state, chunk: run_all(state, hp, train_arrays, chunk.n),
+            len(grid),
+            keys=("loss",),
+            last=lambda state: {"test_nll": evaluate_nll(cfg, vmesh, state, data.test).tolist()},
+        ),
         position=epoch_counter,
         chunks=fixed_chunks(cfg.epochs),
         total=cfg.epochs,
@@ -246,10 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         method="symbolic", task=task, config=cfg, grid=grid, data=data_desc,
         prepared=data.describe(),
     )  # fmt: skip
-    spec = RunSpec(
-        out=out, meta=meta, names=names, hp=hp, sharding=vmesh.variant_sharding,
-        command=resume_command("symbolic", argv), fresh=args.fresh, save_every=args.save_every,
-    )  # fmt: skip
+    spec = run_spec(args, "symbolic", argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
     def finish(state: Any, history: list[dict], seconds: float) -> Summary:
         test_nll = evaluate_nll(cfg, vmesh, state, data.test)
