@@ -90,6 +90,19 @@ class Plan:
     start: Callable[[PyTree], tuple[PyTree, list[Record]]] | None = None
     finished: Callable[[PyTree], bool] | None = None
 
+    @classmethod
+    def by_epochs(
+        cls,
+        init: Callable[[PyTree], PyTree],
+        advance: Callable[[PyTree, Chunk], tuple[PyTree, list[Record]]],
+        epochs: int,
+        **kwargs: Any,
+    ) -> Plan:
+        """The usual plan: ``epochs`` epochs counted in ``state["epoch"]``, saved every
+        ``--save-every`` of them."""
+        return cls(init=init, advance=advance, position=epoch_counter,
+                   chunks=fixed_chunks(epochs), total=epochs, **kwargs)  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:

@@ -119,11 +119,9 @@ def test_figure2_picks_the_fixed_policy_variant_and_the_median() -> None:
     assert [r["transform"] for r in ours if r["data"] == "m"] == ["raw", "rep", "aae"]
 
 
-def test_ensure_run_reuses_a_complete_run_and_reports_a_failing_trainer(tmp_path) -> None:
-    done = tmp_path / "done"
-    done.mkdir()
-    (done / "summary.json").write_text("{}")
-    assert ensure_run(RunRecipe("no.such.trainer", done)) == done  # never imported
+def test_ensure_run_reports_a_failing_trainer(tmp_path) -> None:
+    # Reuse and refusal are the run driver's (tests/test_trainers_run.py): a folder with
+    # a summary.json is no longer taken as complete without its trainer checking it.
     failing = RunRecipe("train.msda", tmp_path / "bad", ("--preset", "no-such-preset"))
     with pytest.raises(RuntimeError, match="failed"):
         ensure_run(failing)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from jaxpriv.data.dataset import Dataset
-from jaxpriv.data.task import LABELS, Task, TaskData, dataset_identity
+from jaxpriv.data.task import LABELS, SPLITS, Task, TaskData, dataset_identity
 from jaxpriv.run import RunSpec
-from jaxpriv.sweep import VariantMesh
+from jaxpriv.sweep import VariantMesh, initialize_distributed
 
 
-def run_parser(method: str, doc: str | None, presets: Iterable[str]) -> argparse.ArgumentParser:
+def run_parser(
+    method: str, doc: str | None, presets: Iterable[str], *, split: str | None = None
+) -> argparse.ArgumentParser:
     """A trainer's parser with the arguments every trainer shares: ``--data``,
-    ``--subjects``, ``--rate``, ``--out`` (default ``runs/<method>-<preset>``), ``--preset``."""
+    ``--subjects``, ``--rate``, ``--out`` (default ``runs/<method>-<preset>``), ``--preset``,
+    the driver's flags and, with a default ``split``, ``--split``."""
     p = argparse.ArgumentParser(
         prog=f"python -m train.{method}",
         description=doc,
@@ -28,8 +32,15 @@ def run_parser(method: str, doc: str | None, presets: Iterable[str]) -> argparse
     p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
     p.add_argument("--out", default=None, help=f"run folder (default: runs/{method}-<preset>)")
     p.add_argument("--preset", default="quick", choices=sorted(presets))
+    if split is not None:
+        add_split_argument(p, split)
     add_run_arguments(p)
     return p
+
+
+def add_split_argument(p: argparse.ArgumentParser, default: str) -> None:
+    """``--split``: which data is held out (users, last trials, or the end of each recording)."""
+    p.add_argument("--split", default=default, choices=SPLITS, help=f"default {default}")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +51,23 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start over: remove the checkpoints and summaries of an earlier run in --out",
     )
+
+
+def parse_command(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[list[str], argparse.Namespace]:
+    """``(argv, args)``: the command line (``sys.argv`` when ``None``) parsed, after
+    which multi-host runs are set up (:func:`jaxpriv.sweep.initialize_distributed`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    initialize_distributed()
+    return argv, args
+
+
+def setup_error(err: Exception) -> int:
+    """Say what is wrong with the command line or the data; the exit status 2."""
+    print(f"error: {err}", file=sys.stderr)
+    return 2
 
 
 def task_from_args(args: argparse.Namespace, base: Task) -> Task:

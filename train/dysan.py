@@ -17,7 +17,6 @@ is then sharded over the global devices.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +34,26 @@ from jaxpriv.run import (
     drive,
     epoch_advance,
     epoch_counter,
-    fixed_chunks,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import describe_windows, load_task, run_parser, run_spec, task_identity
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
+from train import (
+    describe_windows,
+    load_task,
+    parse_command,
+    run_parser,
+    run_spec,
+    setup_error,
+    task_identity,
+)
 
 LOSSES = ("san_loss", "pred_loss", "disc_loss")
 TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary title
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("dysan", __doc__, dysan.PRESETS)
+    p = run_parser("dysan", __doc__, dysan.PRESETS, split="subject")
     p.add_argument(
         "--grid",
         help="variants: 'alpha=0.1,0.2;lam=0.3', a JSON list, or @file.json "
@@ -64,7 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, help="override the preset's network width multiplier")
     p.add_argument("--mode", choices=("sum", "vector"), default="sum")
     p.add_argument("--unconditional", action="store_true", help="sanitizer without conditioning")
-    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
     p.add_argument(
         "--export", action="store_true", help="also export every sanitizer to <out>/export/"
     )
@@ -112,17 +117,14 @@ def variant_name(v: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None, method: str = "dysan") -> int:
     """Train and summarise; ``method`` is the name stored in the checkpoint's metadata
     (``train.olympus`` passes ``"olympus"``) and the default run folder's prefix."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     out = Path(args.out or f"runs/{method}-{args.preset}")
     try:
         cfg = config_from(args)
         grid = make_grid(args)
         task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     print(describe_windows(ds, data))
     names = [variant_name(v) for v in grid]
     vmesh = make_variant_mesh(len(grid))
@@ -130,14 +132,12 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
     train_arrays = vmesh.replicate(data.train)
     init, run_epochs, _ = dysan.make_train(cfg)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
-    plan = Plan(
-        init=sweep_jit(init, vmesh),
-        advance=epoch_advance(
+    plan = Plan.by_epochs(
+        sweep_jit(init, vmesh),
+        epoch_advance(
             lambda state, chunk: run_all(state, hp, train_arrays, chunk.n), len(grid), keys=LOSSES
         ),
-        position=epoch_counter,
-        chunks=fixed_chunks(cfg.epochs),
-        total=cfg.epochs,
+        cfg.epochs,
         show=LOSSES,
         work_per_unit=(len(data.train_windows) // cfg.batch_size) * cfg.batch_size,
     )

@@ -26,7 +26,6 @@ retrains attackers on the releases).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,15 @@ from jaxpriv.run import (
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed
-from train import describe_windows, load_task, run_parser, run_spec, task_identity
+from train import (
+    describe_windows,
+    load_task,
+    parse_command,
+    run_parser,
+    run_spec,
+    setup_error,
+    task_identity,
+)
 
 # The metric printed (and plotted) for each phase.
 PHASE_LOSSES = {
@@ -60,7 +66,7 @@ PHASE_LOSSES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("gen", __doc__, gen.PRESETS)
+    p = run_parser("gen", __doc__, gen.PRESETS, split="subject")
     p.add_argument(
         "--grid",
         help="variants: 'privacy_weight=0.5,1,2;utility_weight=1', a JSON list, or "
@@ -80,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--est-features", help="estimator's conv layers, e.g. 32,64,64")
     p.add_argument("--hidden", help="guardian's dense layers, e.g. 512,256,512")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="guardian's activation")
-    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
     return p
 
 
@@ -129,17 +134,14 @@ def config_from(args: argparse.Namespace) -> gen.GenConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     out = Path(args.out or f"runs/gen-{args.preset}")
     try:
         cfg = config_from(args)
         grid = make_grid(args)
         task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     names = gen.variant_names(grid)
     print(f"{describe_windows(ds, data)}; {len(grid)} variant(s): {', '.join(names)}")
 

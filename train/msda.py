@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,8 @@ from jaxpriv.methods.msda_sweep import MsdaSweep
 from jaxpriv.plots import save_figure
 from jaxpriv.run import Chunk, Plan, Summary, drive, fixed_chunks, run_metadata
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed, make_variant_mesh
-from train import load_task, run_parser, run_spec, task_identity
+from jaxpriv.sweep import make_variant_mesh
+from train import load_task, parse_command, run_parser, run_spec, setup_error, task_identity
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).
 RESUMABLE_CONFIG = ("rounds",)
@@ -95,9 +94,7 @@ def config_from(args: argparse.Namespace) -> msda.MsdaConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     out = Path(args.out or f"runs/msda-{args.preset}")
     try:
         cfg = config_from(args)
@@ -115,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             win.recording, win.start, cfg.window, cfg.val_fraction, cfg.subsample
         )
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     data = {
         "train": msda.training_arrays(prepared.train, train_idx),
         "val": msda.training_arrays(prepared.train, val_idx),
@@ -186,13 +182,6 @@ def _any_active(state: Any, n: int) -> bool:
     alive = np.asarray(state["alive"])[:n]
     converged = np.asarray(state["converged"])[:n]
     return bool((alive & ~converged).any())
-
-
-def _pairs(names: list[str], values: list) -> str:
-    return "  ".join(
-        f"{n} {v:.3f}" if isinstance(v, float) else f"{n} {v}"
-        for n, v in zip(names, values, strict=False)
-    )
 
 
 def summarize(out, preset, cfg, grid, names, state, history, audit) -> Summary:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,12 +38,11 @@ from jaxpriv.run import (
     drive,
     epoch_advance,
     epoch_counter,
-    fixed_chunks,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import VariantMesh, initialize_distributed, make_variant_mesh, sweep_jit, to_host
-from train import run_parser, run_spec, task_from_args, task_identity
+from jaxpriv.sweep import VariantMesh, make_variant_mesh, sweep_jit, to_host
+from train import parse_command, run_parser, run_spec, setup_error, task_from_args, task_identity
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")
 DEFAULT_WEIGHTS = (1.0, 3.0)
@@ -53,7 +51,7 @@ ROLE_DEFAULTS = {k: ",".join(v) for k, v in rae.DEFAULT_ROLES.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("rae", __doc__, rae.PRESETS)
+    p = run_parser("rae", __doc__, rae.PRESETS, split="trial")
     for role, help_text in (
         ("required", "activities the app needs (kept)"),
         ("sensitive", "activities to hide (replaced by neutral-looking windows)"),
@@ -84,7 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("yes", "no"),
         help="draw new neutral targets every epoch (yes) or once (no; the authors' code)",
     )
-    p.add_argument("--split", default="trial", choices=("trial", "subject", "time"))
     p.add_argument("--eval-steps", type=int, default=400, help="steps of the summary classifier")
     return p
 
@@ -166,9 +163,7 @@ def held_out_metrics(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     out = Path(args.out or f"runs/rae-{args.preset}")
     try:
         cfg = config_from(args)
@@ -185,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             data.train_windows.activities, roles, cfg.pairing,
         )  # fmt: skip
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     counts = np.bincount(data.train["activity"], minlength=len(roles.activities))
     per_activity = zip(data.train_windows.activities, counts, strict=True)
     print(
@@ -207,14 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
     names = [variant_name(v) for v in grid]
 
-    plan = Plan(
-        init=sweep_jit(init, vmesh),
-        advance=epoch_advance(
+    plan = Plan.by_epochs(
+        sweep_jit(init, vmesh),
+        epoch_advance(
             lambda state, chunk: run_all(state, hp, train_data, chunk.n), len(grid), keys=LOSSES
         ),
-        position=epoch_counter,
-        chunks=fixed_chunks(cfg.epochs),
-        total=cfg.epochs,
+        cfg.epochs,
         show=LOSSES,
         work_per_unit=max(len(data.train_windows) // cfg.batch_size, 1) * cfg.batch_size,
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,17 @@ from jaxpriv.run import (
     drive,
     epoch_advance,
     epoch_counter,
-    fixed_chunks,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import run_parser, run_spec
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
+from train import parse_command, run_parser, run_spec, setup_error
 
 LOSSES = ("nll", "heldout_nll")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("sensegen", __doc__, sensegen.PRESETS)
+    p = run_parser("sensegen", __doc__, sensegen.PRESETS, split="subject")
     p.add_argument(
         "--grid", help="variants: 'seed=0,1;lr=1e-3', a JSON list, or @file.json (keys lr, seed)"
     )
@@ -86,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sensegen.LR_SCHEDULES,
         help="learning rate over the epochs (cosine: down to 2%% of --lr at the last epoch)",
     )
-    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
     return p
 
 
@@ -145,16 +142,8 @@ def config_from(args: argparse.Namespace) -> sensegen.SenseGenConfig:
     )
 
 
-def _per_variant(values: np.ndarray, names: list[str]) -> str:
-    if len(names) <= 6:
-        return ", ".join(f"{n} {v:.3f}" for n, v in zip(names, values, strict=True))
-    return f"{np.nanmedian(values):.3f} [{np.nanmin(values):.3f}-{np.nanmax(values):.3f}]"
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     out = Path(args.out or f"runs/sensegen-{args.preset}")
     try:
         cfg = config_from(args)
@@ -175,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         cfg = dataclasses.replace(cfg, channels=data.channels, num_activities=len(data.activities))
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     names = [variant_name(v) for v in grid]
     n_train, n_test = len(data.train["x"]), len(data.test["x"])
     print(
@@ -197,17 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         return {"heldout_nll": nll.tolist()}
 
     b = min(cfg.batch_size, n_train)
-    plan = Plan(
-        init=sweep_jit(init, vmesh),
-        advance=epoch_advance(
+    plan = Plan.by_epochs(
+        sweep_jit(init, vmesh),
+        epoch_advance(
             lambda state, chunk: run_all(state, hp, train_arrays, chunk.n),
             len(grid),
             keys=("nll",),
             last=heldout_nll,
         ),
-        position=epoch_counter,
-        chunks=fixed_chunks(cfg.epochs),
-        total=cfg.epochs,
+        cfg.epochs,
         show=LOSSES,
         work_per_unit=(n_train // b) * b * cfg.window,
         work_name="steps",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,12 +41,11 @@ from jaxpriv.run import (
     drive,
     epoch_advance,
     epoch_counter,
-    fixed_chunks,
     run_metadata,
 )
 from jaxpriv.run_io import format_table
-from jaxpriv.sweep import initialize_distributed, make_variant_mesh, sweep_jit
-from train import add_run_arguments, run_spec
+from jaxpriv.sweep import make_variant_mesh, sweep_jit
+from train import add_run_arguments, add_split_argument, parse_command, run_spec, setup_error
 
 EVAL_CHUNK = 256  # sequences per held-out evaluation step
 
@@ -91,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activities", help="comma-separated activities (default dws,ups,wlk,jog)")
     p.add_argument("--norm", choices=("layer", "batch"), help="WaveNet normalization")
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), help="default cosine")
-    p.add_argument("--split", default="subject", choices=("subject", "trial", "time"))
+    add_split_argument(p, "subject")
     p.add_argument(
         "--samples", type=int, default=2, help="generated examples per row in samples.png"
     )
@@ -187,23 +185,14 @@ def compiled(cfg: symbolic.SymbolicConfig, vmesh) -> tuple[Callable, Callable, C
     )
 
 
-def _short(values: np.ndarray, names: list[str], limit: int = 6) -> str:
-    if len(names) <= limit:
-        return " ".join(f"{n} {v:.3f}" for n, v in zip(names, values, strict=True))
-    return f"median {np.nanmedian(values):.3f} [{np.nanmin(values):.3f}-{np.nanmax(values):.3f}]"
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    initialize_distributed()
+    argv, args = parse_command(build_parser(), argv)
     try:
         cfg = config_from(args)
         grid = make_grid(args)
         cfg, data, data_desc = prepare(args, cfg)
     except (DataFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return setup_error(err)
     out = Path(args.out or f"runs/symbolic-{args.model}-{args.preset}")
     names = [variant_name(v, grid) for v in grid]
     what = "rows" if data.kind == "tabular" else "windows"
@@ -222,17 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     references = symbolic.reference_nll(data)
 
     steps = cfg.steps_per_epoch or max(len(data.train_values) // cfg.batch_size, 1)
-    plan = Plan(
-        init=init_all,
-        advance=epoch_advance(
+    plan = Plan.by_epochs(
+        init_all,
+        epoch_advance(
             lambda state, chunk: run_all(state, hp, train_arrays, chunk.n),
             len(grid),
             keys=("loss",),
             last=lambda state: {"test_nll": evaluate_nll(cfg, vmesh, state, data.test).tolist()},
         ),
-        position=epoch_counter,
-        chunks=fixed_chunks(cfg.epochs),
-        total=cfg.epochs,
+        cfg.epochs,
         show=("loss", "test_nll"),
         work_per_unit=steps * cfg.batch_size * cfg.seq_len,
         work_name="symbols",
