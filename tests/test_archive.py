@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxpriv.data import archive as archive_module
+from jaxpriv.data import folders as folders_module
 from jaxpriv.data.archive import DEFAULT_MAX_BYTES, extract_zip, prepare_motionsense
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.motionsense import DATA_FOLDER, SUBJECTS_FILE, load_motionsense
@@ -313,7 +313,7 @@ def swap_supported(tmp_path: Path) -> bool:
     b.mkdir()
     (a / "in_a").touch()
     try:
-        done = archive_module._exchange(a, b)
+        done = folders_module.exchange(a, b)
         assert not done or (b / "in_a").exists()
         return done
     finally:
@@ -345,7 +345,7 @@ def watch_target(monkeypatch: pytest.MonkeyPatch, target: Path, complete: list) 
 
         return call
 
-    monkeypatch.setattr(archive_module, "_exchange", watched("swap", archive_module._exchange))
+    monkeypatch.setattr(folders_module, "exchange", watched("swap", folders_module.exchange))
     monkeypatch.setattr(os, "rename", watched("rename", os.rename))
     monkeypatch.setattr(shutil, "rmtree", watched("rmtree", shutil.rmtree))
     return steps
@@ -387,7 +387,7 @@ def test_replacing_never_leaves_the_target_missing(
 def test_replacing_without_a_swap_falls_back_and_restores_on_failure(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(archive_module, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(folders_module, "exchange", lambda a, b: False)
     good = make_zip(tmp_path / "good.zip", motionsense_entries(source))
     dest = tmp_path / "dest"
     out = dest / "out"

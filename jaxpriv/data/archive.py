@@ -8,25 +8,20 @@ folder, no links, a cap on the total size) and writes into a temporary
 sibling folder that is renamed into place only once everything succeeded:
 an interrupted or rejected extraction never leaves a folder that looks complete.
 An existing folder being replaced is swapped out atomically where the system can,
-so that the target path always holds a complete folder (see ``_move_into_place``).
+so that the target path always holds a complete folder (see :mod:`jaxpriv.data.folders`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import os
 import re
-import secrets
 import shutil
 import stat
-import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from jaxpriv.data.dataset import DataFormatError
+from jaxpriv.data.folders import check_target, staged_directory
 from jaxpriv.data.motionsense import DATA_FOLDER, SUBJECTS_FILE, load_motionsense
 from jaxpriv.data.parsing import InvalidPolicy
 
@@ -62,10 +57,10 @@ def extract_zip(
     corrupt or unsafe archive, :class:`FileExistsError` for an existing target.
     """
     zip_path, target = Path(zip_path), Path(target_dir)
-    _check_target(target, overwrite)
+    check_target(target, overwrite)
     with _open_zip(zip_path) as zf:
         members = _safe_members(zf, zip_path, max_bytes, max_members)
-        with _staged_directory(target, overwrite) as staging:
+        with staged_directory(target, overwrite) as staging:
             _write_members(zf, zip_path, members, staging, max_bytes)
     return target
 
@@ -92,7 +87,7 @@ def prepare_motionsense(
     Returns ``out_dir``.
     """
     source, out = Path(zip_or_folder), Path(out_dir)
-    _check_target(out, overwrite)
+    check_target(out, overwrite)
     table = Path(subjects) if subjects is not None else None
     if table is not None and not table.is_file():
         raise DataFormatError(f"{table}: subjects table not found")
@@ -102,13 +97,13 @@ def prepare_motionsense(
             # Copying a folder into itself never ends.
             raise DataFormatError(f"{out}: the output folder lies inside the source {data}")
         table = table if table is not None else _find_table(data)
-        with _staged_directory(out, overwrite) as staging:
+        with staged_directory(out, overwrite) as staging:
             shutil.copytree(data, staging / DATA_FOLDER)
             _finish_motionsense(staging, table, source, invalid, data_label=str(data))
     elif source.is_file():
         with _open_zip(source) as zf:
             members = _safe_members(zf, source, max_bytes, DEFAULT_MAX_MEMBERS)
-            with _staged_directory(out, overwrite) as staging:
+            with staged_directory(out, overwrite) as staging:
                 _write_members(zf, source, members, staging, max_bytes)
                 _check_zip_top_level(staging, source)
                 _finish_motionsense(
@@ -245,149 +240,6 @@ def _write_members(
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as err:
             # CRC mismatch, truncated data, unsupported compression...
             raise DataFormatError(f"{zip_path}: member {info.filename!r}: {err}") from None
-
-
-# ---------------------------------------------------------------------------- atomic target
-
-
-def _check_target(target: Path, overwrite: bool) -> None:
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise FileExistsError(f"{target} exists and is not a folder; refusing to replace it")
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-
-
-@contextlib.contextmanager
-def _staged_directory(target: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary sibling of ``target`` that becomes ``target`` if the block succeeds.
-
-    Same parent, so the final rename is atomic on one file system. On any
-    error (KeyboardInterrupt included) the temporary folder is removed and
-    an existing ``target`` is left as it was. The folder is made by ``mkdir``
-    (mode 0o777 less the umask, as any folder), not ``mkdtemp`` (0700).
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_sibling(target, ".partial")
-    try:
-        yield staging
-        _sync_tree(staging)
-        _move_into_place(staging, target, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _new_sibling(target: Path, suffix: str) -> Path:
-    """Create an empty folder with a fresh random name next to ``target``."""
-    for _ in range(100):
-        path = target.parent / f".{target.name}.{secrets.token_hex(8)}{suffix}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name next to {target}")
-
-
-def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
-    """Make the complete folder ``staging`` the ``target``; remove what was there.
-
-    An existing ``target`` is swapped with ``staging`` in one atomic step where the system
-    can (Linux ``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``): at every
-    instant ``target`` is then a complete folder, the old one or the new one, and the old
-    one, now at the staging path, is deleted afterwards. Where it cannot (Windows, a file
-    system without the swap, e.g. NFS), the old folder is renamed aside and the new one
-    renamed in; between those two renames ``target`` is missing, and if the second one
-    fails the old folder is put back.
-    """
-    if not target.exists():
-        os.rename(staging, target)
-        _fsync_directory(target.parent)
-        return
-    _check_target(target, overwrite)
-    if _exchange(staging, target):
-        _fsync_directory(target.parent)
-        shutil.rmtree(staging, ignore_errors=True)  # the old folder, swapped out
-        return
-    # Fallback: move the old folder aside first (a rename cannot replace a non-empty folder).
-    old = _new_sibling(target, ".old")
-    os.rename(target, old / "previous")
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(old / "previous", target)
-        shutil.rmtree(old, ignore_errors=True)
-        raise
-    _fsync_directory(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-_RENAME_EXCHANGE = 2  # Linux <linux/fs.h>
-_RENAME_SWAP = 2  # macOS <stdio.h>
-_AT_FDCWD = -100  # Linux <fcntl.h>
-# The system or file system has no atomic swap: fall back (nothing was changed).
-_NO_SWAP = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap the two existing paths ``a`` and ``b`` (same file system).
-
-    Returns False, having changed nothing, where the platform, C library or file system
-    offers no atomic swap; raises ``OSError`` for any other failure.
-    """
-    if sys.platform.startswith("linux"):
-        name = "renameat2"
-    elif sys.platform == "darwin":
-        name = "renamex_np"
-    else:
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        func = getattr(libc, name)
-    except (OSError, AttributeError):  # e.g. glibc < 2.28, musl without renameat2
-        return False
-    a_b, b_b = os.fsencode(a), os.fsencode(b)
-    if name == "renameat2":
-        func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-        func.argtypes += [ctypes.c_uint]
-        result = func(_AT_FDCWD, a_b, _AT_FDCWD, b_b, _RENAME_EXCHANGE)
-    else:
-        func.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
-        result = func(a_b, b_b, _RENAME_SWAP)
-    if result == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in _NO_SWAP:
-        return False
-    raise OSError(err, os.strerror(err), str(a), None, str(b))
-
-
-def _sync_tree(root: Path) -> None:
-    """fsync every file and folder under ``root``, so that the folder renamed into place
-    holds its data after a crash, not empty files. Best effort where folders cannot be
-    opened (Windows)."""
-    mode = os.O_RDWR if os.name == "nt" else os.O_RDONLY  # Windows syncs writable handles
-    for folder, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), mode)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_directory(folder)
-
-
-def _fsync_directory(folder: str | Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------- MotionSense
