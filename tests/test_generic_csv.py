@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from jaxpriv.data.dataset import DataFormatError, Subject
-from jaxpriv.data.generic import load_recordings_csv, load_subjects_table
+from jaxpriv.data.generic import load_recordings_csv
 from jaxpriv.data.parsing import read_csv_table, to_float_matrix
+from jaxpriv.data.subjects_table import load_subjects_table
 
 HEADER = "subject,activity,trial,time_s,acc_x,acc_y"
 

@@ -2,7 +2,7 @@
 
 Recordings file: one row per sample, columns ``subject, activity, trial`` (identifiers),
 optional ``time_s``, and any number of channel columns (names and order kept).
-Subjects table: ``subject`` plus any subset of ``gender, age, height, weight``.
+Subjects table: :mod:`jaxpriv.data.subjects_table`.
 See ``docs/data-formats.md``.
 """
 
@@ -15,116 +15,30 @@ from pathlib import Path
 import numpy as np
 
 from jaxpriv.data.dataset import (
-    ATTRIBUTES,
     DataFormatError,
     Dataset,
     Recording,
-    Subject,
     natural_key,
     natural_sorted,
-    parse_gender,
 )
 from jaxpriv.data.parsing import (
     INVALID_POLICIES,
     CsvTable,
     InvalidPolicy,
+    check_duplicate_columns,
     check_increasing,
+    check_row_lengths,
     clean_invalid,
     gc_paused,
     read_csv_table,
     to_float_matrix,
 )
+from jaxpriv.data.subjects_table import subjects_for
 
 ID_COLUMNS = ("subject", "activity", "trial")
 TIME_COLUMN = "time_s"
 RATE_TOLERANCE = 0.01  # recordings' rates (and rate_hz) must agree within 1%
 IRREGULAR_STEP = 0.10  # a step more than 10% off the median step makes timestamps irregular
-
-
-# ---------------------------------------------------------------------------- subjects table
-
-
-def load_subjects_table(path: str | Path) -> dict[str, Subject]:
-    """Read a subjects table: ``subject`` and any subset of ``gender, age, height, weight``.
-
-    Gender may be coded male/female, m/f or 1/0 (1 = male); the others are numbers;
-    empty cells mean unknown (``None``). Returns the subjects in file order.
-    """
-    path = Path(path)
-    table = read_csv_table(path)
-    header = [h.lower() for h in table.header]
-    _check_duplicate_columns(path, table.header_line, header)
-    if "subject" not in header:
-        raise DataFormatError(
-            f"{path}: line {table.header_line}: no 'subject' column in the header {table.header}"
-        )
-    unknown = [h for h in header if h != "subject" and h not in ATTRIBUTES]
-    if unknown:
-        raise DataFormatError(
-            f"{path}: line {table.header_line}: unknown column(s) {unknown}; allowed: "
-            f"{['subject', *ATTRIBUTES]}"
-        )
-    _check_row_lengths(path, table, len(header))
-    subjects: dict[str, Subject] = {}
-    first_seen: dict[str, int] = {}
-    for row, line in zip(table.rows, table.lines.tolist(), strict=True):
-        cells = {h: row[i].strip() for i, h in enumerate(header)}
-        sid = cells.pop("subject")
-        if not sid:
-            raise DataFormatError(f"{path}: line {line}, column 'subject': empty subject id")
-        if sid in subjects:
-            raise DataFormatError(
-                f"{path}: line {line}: duplicate subject id {sid!r} (first on line "
-                f"{first_seen[sid]})"
-            )
-        subjects[sid] = _subject_from_cells(cells, f"{path}: line {line}")
-        first_seen[sid] = line
-    if not subjects:
-        raise DataFormatError(f"{path}: the subjects table has no rows")
-    return subjects
-
-
-def _subject_from_cells(cells: dict[str, str], where: str) -> Subject:
-    attrs: dict[str, float | int | None] = {}
-    for name, cell in cells.items():
-        if name == "gender":
-            attrs[name] = parse_gender(cell, f"{where}, column 'gender'")
-        else:
-            attrs[name] = _optional_number(cell, f"{where}, column {name!r}")
-    return Subject(**attrs)  # type: ignore[arg-type]
-
-
-def _optional_number(cell: str, where: str) -> float | None:
-    if cell.lower() in ("", "nan", "na", "none", "?"):
-        return None
-    try:
-        value = float(cell)
-    except ValueError:
-        raise DataFormatError(f"{where}: {cell!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataFormatError(f"{where}: {cell!r} is not a finite number")
-    return value
-
-
-def _check_duplicate_columns(path: Path, header_line: int, header: Sequence[str]) -> None:
-    seen: set[str] = set()
-    for i, name in enumerate(header):
-        if not name:
-            raise DataFormatError(f"{path}: line {header_line}: column {i + 1} has no name")
-        if name in seen:
-            raise DataFormatError(f"{path}: line {header_line}: column {name!r} appears twice")
-        seen.add(name)
-
-
-def _check_row_lengths(path: Path, table: CsvTable, width: int) -> None:
-    """Every row has ``width`` cells (extra cells are tolerated only when empty)."""
-    lengths = np.fromiter(map(len, table.rows), dtype=np.int64, count=len(table.rows))
-    for i in np.flatnonzero(lengths != width).tolist():
-        row = table.rows[i]
-        if len(row) < width or any(cell.strip() for cell in row[width:]):
-            raise DataFormatError(
-                f"{path}: line {table.lines[i]} has {len(row)} cells, the header has {width}"
-            )
 
 
 # ---------------------------------------------------------------------------- recordings
@@ -161,7 +75,7 @@ def load_recordings_csv(
         )
     if not table.rows:
         raise DataFormatError(f"{path}: no data rows after the header")
-    _check_row_lengths(path, table, len(table.header))
+    check_row_lengths(path, table, len(table.header))
     ids = _identifiers(path, table, cols["ids"])
     if activities is not None:
         _check_activities(path, table, ids[1], activities)
@@ -213,7 +127,7 @@ def _check_arguments(invalid: str, rate_hz: float | None) -> None:
 def _recording_columns(path: Path, table: CsvTable) -> dict[str, list[int]]:
     """Indices of the identifier, time and channel columns, checking the header."""
     header = table.header
-    _check_duplicate_columns(path, table.header_line, header)
+    check_duplicate_columns(path, table.header_line, header)
     missing = [c for c in ID_COLUMNS if c not in header]
     if missing:
         raise DataFormatError(
@@ -395,21 +309,3 @@ def _uniform(time: np.ndarray, values: np.ndarray, rate: float) -> np.ndarray:
     num = math.floor((time[-1] - time[0]) * rate + 1e-9) + 1
     grid = time[0] + np.arange(num) / rate
     return np.column_stack([np.interp(grid, time, values[:, c]) for c in range(values.shape[1])])
-
-
-def subjects_for(
-    path: Path, present: Sequence[str], subjects: str | Path | None
-) -> dict[str, Subject]:
-    """Attributes of the subjects that have recordings (all None without a table).
-
-    Every subject present must be in the table: a missing one is an error naming ``path``.
-    """
-    if subjects is None:
-        return {s: Subject() for s in present}
-    table = load_subjects_table(subjects)
-    missing = [s for s in present if s not in table]
-    if missing:
-        raise DataFormatError(
-            f"{path}: subject(s) {missing} are not in the subjects table {subjects}"
-        )
-    return {s: table[s] for s in present}

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError, Dataset, Recording, natural_key
-from jaxpriv.data.generic import subjects_for
 from jaxpriv.data.mobiact import (
     ANNOTATED_CHANNELS,
     ANNOTATED_COLUMNS,
@@ -31,6 +30,7 @@ from jaxpriv.data.parsing import (
     to_float_matrix,
 )
 from jaxpriv.data.resampling import resample_to_rate
+from jaxpriv.data.subjects_table import subjects_for
 
 
 def load_mobiact_annotated(
@@ -49,7 +49,7 @@ def load_mobiact_annotated(
     the file in time order), resampled to ``rate_hz`` over its ``rel_time`` span
     (:func:`resample_to_rate`). ``activities``, if given, lists the allowed labels.
     The files carry no subject attributes; ``subjects`` is an optional subjects
-    table (:func:`jaxpriv.data.generic.load_subjects_table`) covering every subject.
+    table (:func:`jaxpriv.data.subjects_table.load_subjects_table`) covering every subject.
     """
     root = Path(root)
     channels = _check_annotated_arguments(channels, rate_hz, invalid)

@@ -258,3 +258,24 @@ def check_increasing(
             f"does not increase (previous {float(time[i - 1])!r}{prev_line}); timestamps must "
             "be strictly increasing"
         )
+
+
+def check_duplicate_columns(path: Path, header_line: int, header: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if not name:
+            raise DataFormatError(f"{path}: line {header_line}: column {i + 1} has no name")
+        if name in seen:
+            raise DataFormatError(f"{path}: line {header_line}: column {name!r} appears twice")
+        seen.add(name)
+
+
+def check_row_lengths(path: Path, table: CsvTable, width: int) -> None:
+    """Every row has ``width`` cells (extra cells are tolerated only when empty)."""
+    lengths = np.fromiter(map(len, table.rows), dtype=np.int64, count=len(table.rows))
+    for i in np.flatnonzero(lengths != width).tolist():
+        row = table.rows[i]
+        if len(row) < width or any(cell.strip() for cell in row[width:]):
+            raise DataFormatError(
+                f"{path}: line {table.lines[i]} has {len(row)} cells, the header has {width}"
+            )
