@@ -14,7 +14,7 @@ from eval.evaluators.attacks import attack_records_of, find
 from eval.report_figures import make_figures
 from eval.report_markdown import render
 from eval.transforms import RAW
-from jaxpriv.checkpoint import library_versions
+from jaxpriv.records import versions
 from jaxpriv.run_io import write_json_atomic, write_text_atomic
 
 
@@ -126,7 +126,7 @@ def write_report(
         "results": results,
         "headline": rows,
         "targets": targets(ctx, results),
-        "versions": library_versions(),
+        "versions": versions(),
     }
     figs = make_figures(ctx, results, out)
     write_json_atomic(out / "metrics.json", summary)

@@ -6,7 +6,7 @@ carry a leading variant axis. A checkpoint step holds two Orbax items:
 - ``state``: that pytree (``ocp.args.StandardSave`` / ``StandardRestore``);
 - ``meta``: a JSON dict (``ocp.args.JsonSave`` / ``JsonRestore``) with the
   config, the grid (``meta["grid"][i]`` describes variant ``i``), the data
-  description, the scaler, ``library_versions()`` and the epoch/step.
+  description, the scaler, the library versions and the epoch/step.
 
 Usage::
 
@@ -39,10 +39,8 @@ be read on a machine with any number of them.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import logging
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -278,17 +276,6 @@ def with_sharding(template: PyTree, sharding: jax.sharding.Sharding) -> PyTree:
         lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf), sharding=sharding),
         template,
     )
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that produced a checkpoint (for ``meta``)."""
-    versions = {"python": platform.python_version()}
-    for name in ("jaxpriv", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
 
 
 def _dtype(leaf: Any) -> Any:

@@ -10,19 +10,13 @@ differing fields are named.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxpriv.records import versions
+
 _MAX_SHOWN = 6
-
-
-def jaxpriv_version() -> str:
-    try:
-        return importlib.metadata.version("jaxpriv")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def run_identity(
@@ -42,7 +36,7 @@ def run_identity(
         "task": dict(task),
         "config": {k: v for k, v in config.items() if k not in resumable},
         "grid": [dict(v) for v in grid],
-        "jaxpriv": jaxpriv_version(),
+        "jaxpriv": versions()["jaxpriv"],
     }
     identity = json.loads(json.dumps(identity))  # the JSON form is what is stored
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))

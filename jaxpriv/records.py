@@ -93,9 +93,13 @@ def device() -> dict[str, Any]:
     }
 
 
+LIBRARIES = ("jaxpriv", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
+
+
 def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that produced a result or a checkpoint."""
     out = {"python": platform.python_version()}
-    for name in ("jaxpriv", "jax", "jaxlib", "numpy"):
+    for name in LIBRARIES:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -30,6 +30,7 @@ import numpy as np
 from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
 from jaxpriv.identity import describe_differences, run_identity
 from jaxpriv.progress import Progress
+from jaxpriv.records import versions
 from jaxpriv.run_io import write_json_atomic, write_text_atomic
 
 PyTree = Any
@@ -196,8 +197,6 @@ def run_metadata(
     library versions, anything in ``extra``, and the run's identity and fingerprint
     (``resumable``: config fields that may change between resumes, e.g. ``epochs``;
     ``identifying``: keys of ``extra`` that are part of the identity, e.g. RAE's roles)."""
-    from jaxpriv.checkpoint import library_versions
-
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     more = {k: extra[k] for k in identifying}
     identity, fingerprint = run_identity(method, task, cfg, grid, resumable=resumable, **more)
@@ -209,7 +208,7 @@ def run_metadata(
         **extra,
         "identity": identity,
         "fingerprint": fingerprint,
-        "versions": library_versions(),
+        "versions": versions(),
     }
     return json.loads(json.dumps(meta))  # fail now, before anything is saved, if not JSON
 

@@ -19,7 +19,8 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxpriv.checkpoint import Checkpointer, CheckpointError, library_versions, with_sharding
+from jaxpriv.checkpoint import Checkpointer, CheckpointError, with_sharding
+from jaxpriv.records import versions
 from jaxpriv.variants import restore_variant, select_variant, variant_index
 
 V = 6  # variants: alpha in (0.1, 0.3, 0.5) x lam in (0.5, 1.0)
@@ -51,7 +52,7 @@ def make_meta(epoch: int = 0) -> dict:
         "grid": GRID,
         "data": {"name": "synthetic", "users": 24, "channels": ["ax", "ay", "az"]},
         "scaler": {"mean": [0.0, 1.5], "std": [1.0, 2.0]},
-        "versions": library_versions(),
+        "versions": versions(),
         "epoch": epoch,
         "ok": True,
     }
@@ -453,7 +454,7 @@ def test_unfinalized_step_folders_are_ignored(tmp_path: Path) -> None:
 
 
 def test_library_versions_are_json() -> None:
-    versions = library_versions()
-    assert versions["jax"] == jax.__version__
-    assert {"flax", "optax", "orbax-checkpoint", "numpy", "python"} <= versions.keys()
-    assert json.loads(json.dumps(versions)) == versions
+    found = versions()
+    assert found["jax"] == jax.__version__
+    assert {"flax", "optax", "orbax-checkpoint", "numpy", "python"} <= found.keys()
+    assert json.loads(json.dumps(found)) == found
