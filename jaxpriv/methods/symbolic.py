@@ -39,11 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpriv.data.channels import select_channels
 from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.resampling import downsample_dataset
 from jaxpriv.data.splits import split_dataset
-from jaxpriv.data.windows import make_windows, vocabularies
+from jaxpriv.data.task import Task, window_pair
 from jaxpriv.methods.symbolic_data import SymbolicData, token_rows
 from jaxpriv.methods.symbolic_model import (
     all_finite,
@@ -181,25 +180,18 @@ def prepare_windows(
 
     Returns the config with its layout set from the data, and the data.
     """
-    missing = [a for a in cfg.activities if a not in ds.activities]
-    if missing:
-        raise DataFormatError(
-            f"{ds.name}: missing activities {missing} (present: {list(ds.activities)}); "
-            "choose others with --activities"
-        )
-    ds = select_channels(ds.filter(activities=cfg.activities), cfg.channels)
-    ds = downsample_dataset(ds, cfg.downsample)
-    vocab = vocabularies(ds, activities=cfg.activities)
+    # The task pipeline's cut and windows, with downsampling after the cut and a
+    # quantizer (fitted on the training windows) in place of a scaler.
+    task = Task(activities=cfg.activities, channels=cfg.channels, window=cfg.window,
+                stride=cfg.stride, split=split)  # fmt: skip
+    ds = downsample_dataset(task.cut(ds), cfg.downsample)
     if split == "time":
         split_kwargs.setdefault("gap", cfg.window)
     train_ds, test_ds = split_dataset(ds, split, **split_kwargs)
-    kw = dict(window=cfg.window, stride=cfg.stride, short="skip", **vocab)
-    train_w, test_w = make_windows(train_ds, **kw), make_windows(test_ds, **kw)
-    if len(train_w) == 0 or len(test_w) == 0:
-        raise DataFormatError(f"{ds.name}: the {split} split leaves no windows on one side")
+    train_w, test_w = window_pair(task, ds, train_ds, test_ds, split)
     quantizer = fit_quantizer(train_w.x, cfg.num_bins, cfg.quantize, feature_names=ds.channels)
     cfg = dataclasses.replace(
-        cfg, num_slots=len(ds.channels), num_activities=len(vocab["activities"])
+        cfg, num_slots=len(ds.channels), num_activities=len(train_w.activities)
     )
     valid = quantizer.valid_mask()
     v = cfg.num_bins
@@ -217,7 +209,7 @@ def prepare_windows(
         test_values=test_w.x,
         train_activity=train_w.activity,
         test_activity=test_w.activity,
-        activities=tuple(vocab["activities"]),
+        activities=tuple(train_w.activities),
         activity_prior=prior,
         names=tuple(ds.channels),
         rate_hz=float(ds.rate_hz),
