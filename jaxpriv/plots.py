@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,22 +12,18 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from jaxpriv.run_io import make_readable
+from jaxpriv.run_io import write_bytes_atomic
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """Save to a temporary name in the same folder, then rename (never a partial PNG)."""
+    """Render to memory, then write atomically (never a partial PNG); closes ``fig``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        make_readable(tmp)
-        os.replace(tmp, path)
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

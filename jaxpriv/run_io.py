@@ -6,7 +6,6 @@ import json
 import math
 import os
 import secrets
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,45 +70,6 @@ def fsync_directory(folder: str | Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-_PROC_STATUS = "/proc/self/status"
-
-
-def current_umask(probe_folder: str | Path | None = None) -> int:
-    """The process umask, read without changing it.
-
-    ``os.umask`` can only be read by setting it, and for that moment files created by other
-    threads get the wrong permissions. Linux (4.7+) reports it in ``/proc/self/status``
-    ("Umask:" line). Elsewhere, a file is created with mode ``0o666`` in ``probe_folder``
-    (removed at once) and the permission bits the kernel cleared are read off it (the
-    execute bits, which files do not get, then read as 0); without a folder, or if that
-    fails, the common default ``0o022`` is assumed.
-    """
-    try:
-        with open(_PROC_STATUS, encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8) & 0o777
-    except (OSError, ValueError, IndexError):
-        pass
-    if probe_folder is not None:
-        try:
-            fd, probe = _create_temp_file(Path(probe_folder), prefix=".umask.", suffix=".tmp")
-        except OSError:
-            return 0o022
-        try:
-            return 0o666 & ~stat.S_IMODE(os.fstat(fd).st_mode)
-        finally:
-            os.close(fd)
-            Path(probe).unlink(missing_ok=True)
-    return 0o022
-
-
-def make_readable(path: str | Path) -> None:
-    """Give a file made by ``mkstemp`` (mode 0600) the permissions ``open`` would have
-    (``0o666`` less the umask, read by :func:`current_umask` without changing it)."""
-    os.chmod(path, 0o666 & ~current_umask(Path(path).parent))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

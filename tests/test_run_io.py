@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,26 +48,6 @@ def test_atomic_writes_never_change_the_umask(
     assert (tmp_path / "a.json").read_bytes() == b"{}\n"
     assert (tmp_path / "sub" / "b.txt").read_text() == "text\n"
     assert sorted(os.listdir(tmp_path)) == ["a.json", "sub"]  # no temporary file left
-
-
-def test_make_readable_reads_the_umask_without_setting_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_027: int
-) -> None:
-    _forbid_umask(monkeypatch)
-    fd, tmp = tempfile.mkstemp(dir=tmp_path)  # 0600, as plots.save_figure makes them
-    os.close(fd)
-    run_io.make_readable(tmp)
-    assert _mode(Path(tmp)) == 0o640
-    if os.path.exists(run_io._PROC_STATUS):
-        assert run_io.current_umask() == umask_027
-    # Without /proc: a probe file in the folder tells (its execute bits are not seen).
-    monkeypatch.setattr(run_io, "_PROC_STATUS", str(tmp_path / "no-such-file"))
-    assert run_io.current_umask(tmp_path) == 0o026
-    assert sorted(os.listdir(tmp_path)) == [Path(tmp).name]  # the probe is gone
-    assert run_io.current_umask() == 0o022  # nothing to probe: the usual default
-    os.chmod(tmp, 0o600)
-    run_io.make_readable(tmp)
-    assert _mode(Path(tmp)) == 0o640
 
 
 def test_fsync_before_replace_then_the_folder(
