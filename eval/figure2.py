@@ -35,7 +35,15 @@ import numpy as np
 from eval.attackers import FAMILIES
 from eval.config import PRESETS
 from eval.context import EvalContext
-from eval.reproduce import RunRecipe, attack_scores, build_splits, ensure_run, mean_var
+from eval.reproduce import (
+    RunRecipe,
+    attack_scores,
+    build_splits,
+    data_argv,
+    ensure_run,
+    mean_var,
+    table_parser,
+)
 from eval.transforms import RAW, load_transforms
 from jaxpriv import metrics
 from jaxpriv.checkpoint import CheckpointError
@@ -72,23 +80,12 @@ COLUMNS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m eval.figure2",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--preset", default="quick", help="the trainers' preset (quick|paper)")
-    p.add_argument("--seeds", type=int, default=1, help="attacker seeds (mean over them)")
-    p.add_argument("--eval-preset", default="quick", choices=sorted(PRESETS))
-    p.add_argument("--runs", default="runs", help="folder of the trained runs")
-    p.add_argument("--out", help="report folder (default: <runs>/figure2-<preset>)")
-    return p
+    return table_parser("eval.figure2", __doc__, seeds=1, eval_presets=PRESETS)
 
 
 def recipes(args: argparse.Namespace) -> dict[str, RunRecipe]:
     runs = Path(args.runs)
-    argv = ("--data", args.data, "--preset", args.preset)
+    argv = (*data_argv(args), "--preset", args.preset)
     return {m: RunRecipe(f"train.{m}", runs / f"{m}-{args.preset}", argv) for m in METHODS}
 
 
@@ -299,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or Path(args.runs) / f"figure2-{args.preset}")
     try:
         paths = {m: ensure_run(r) for m, r in recipes(args).items()}
-        ds = load_dataset(args.data, progress=True)
+        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
         measured = {m: measure_run(p, ds, args) for m, p in paths.items()}
     except (CheckpointError, DataFormatError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

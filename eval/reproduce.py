@@ -10,6 +10,7 @@ table never measures a stale run made on other data. Measurements reuse
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib
 import sys
@@ -36,6 +37,35 @@ class RunRecipe:
 
     def command(self) -> str:
         return " ".join(["python -m", self.trainer, *self.argv, "--out", str(self.path)])
+
+
+def table_parser(
+    prog: str, doc: str | None, *, seeds: int, eval_presets: Sequence[str]
+) -> argparse.ArgumentParser:
+    """The flags every table command shares: the data and task (passed on to the
+    trainers), the preset, attacker seeds, the harness preset and the folders."""
+    p = argparse.ArgumentParser(
+        prog=f"python -m {prog}", description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
+    p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
+    p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
+    p.add_argument("--activities", help="the task's activities, or DATA=TASK mappings")
+    p.add_argument("--channels", help="the task's channels (names, globs, magnitudes, presets)")
+    p.add_argument("--preset", default="quick", help="the trainers' preset (quick|paper)")
+    p.add_argument("--seeds", type=int, default=seeds, help="attacker seeds (mean over them)")
+    p.add_argument("--eval-preset", default="quick", choices=sorted(eval_presets))
+    p.add_argument("--runs", default="runs", help="folder of the trained runs")
+    p.add_argument("--out", help=f"report folder (default: <runs>/{prog.split('.')[-1]}-<preset>)")
+    return p
+
+
+def data_argv(args: argparse.Namespace) -> tuple[str, ...]:
+    """The table's data and task flags, as the trainers take them."""
+    flags = ("data", "subjects", "rate", "activities", "channels")
+    pairs = [(f"--{f}", str(getattr(args, f))) for f in flags if getattr(args, f) is not None]
+    return tuple(x for pair in pairs for x in pair)
 
 
 def ensure_run(recipe: RunRecipe) -> Path:

@@ -30,7 +30,15 @@ from typing import Any
 from eval.config import PRESETS
 from eval.context import EvalContext
 from eval.evaluators import EVALUATORS
-from eval.reproduce import RunRecipe, attack_scores, build_splits, ensure_run, mean_var
+from eval.reproduce import (
+    RunRecipe,
+    attack_scores,
+    build_splits,
+    data_argv,
+    ensure_run,
+    mean_var,
+    table_parser,
+)
 from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
@@ -80,17 +88,7 @@ TARGET_F1_DROP = 0.03  # AAE activity F1 at most 3 points below raw
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m eval.table2",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", default="embedded", help="dataset spec (default: embedded)")
-    p.add_argument("--preset", default="quick", help="train.msda preset (quick|paper)")
-    p.add_argument("--seeds", type=int, default=5, help="attacker seeds (mean and variance)")
-    p.add_argument("--eval-preset", default="quick", choices=sorted(PRESETS))
-    p.add_argument("--runs", default="runs", help="folder of the trained runs")
-    p.add_argument("--out", help="report folder (default: <runs>/table2-<preset>)")
+    p = table_parser("eval.table2", __doc__, seeds=5, eval_presets=PRESETS)
     p.add_argument(
         "--msda-args", default="", help="extra arguments for train.msda (e.g. '--rounds 4')"
     )
@@ -99,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def recipes(args: argparse.Namespace) -> list[RunRecipe]:
     runs = Path(args.runs)
-    data = ("--data", args.data)
+    data = data_argv(args)
     return [
         RunRecipe("train.baselines", runs / "baselines-msda", (*data, "--transforms", BASELINES)),
         RunRecipe(
@@ -252,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or Path(args.runs) / f"table2-{args.preset}")
     try:
         paths = [ensure_run(r) for r in recipes(args)]
-        ds = load_dataset(args.data, progress=True)
+        ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
         rows: dict[str, dict[str, Any]] = {}
         for i, path in enumerate(paths):
             rows.update(measure_run(path, ds, args, skip_raw=i > 0))

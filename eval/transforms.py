@@ -39,6 +39,7 @@ class DataSpec:
     activities: tuple[str, ...]
     test_subjects: tuple[str, ...]
     split: str = "subject"
+    activity_map: tuple[tuple[str, str], ...] = ()  # the data's names -> the run's
 
     @classmethod
     def from_prepared(cls, prepared: dict[str, Any]) -> DataSpec:
@@ -50,12 +51,14 @@ class DataSpec:
             activities=tuple(prepared["activities"]),
             test_subjects=tuple(prepared["test_subjects"]),
             split=prepared.get("split", "subject"),
+            activity_map=tuple(tuple(p) for p in prepared.get("activity_map", ())),
         )
 
     def task(self) -> Task:
         """The run's task (its activities, channels and windows), to cut new data alike."""
         return Task(activities=self.activities, channels=self.channels, window=self.window,
-                    stride=self.stride, split=self.split)  # fmt: skip
+                    stride=self.stride, split=self.split,
+                    activity_map=self.activity_map)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

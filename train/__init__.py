@@ -10,8 +10,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxpriv.data.channels import CHANNEL_PRESETS, resolve_channel_spec
 from jaxpriv.data.dataset import Dataset
-from jaxpriv.data.task import LABELS, SPLITS, Task, TaskData, dataset_identity
+from jaxpriv.data.task import (
+    LABELS,
+    SPLITS,
+    Task,
+    TaskData,
+    dataset_identity,
+    parse_activity_spec,
+)
 from jaxpriv.run import RunSpec
 from jaxpriv.sweep import VariantMesh, initialize_distributed
 
@@ -34,8 +42,23 @@ def run_parser(
     p.add_argument("--preset", default="quick", choices=sorted(presets))
     if split is not None:
         add_split_argument(p, split)
+    add_task_arguments(p)
     add_run_arguments(p)
     return p
+
+
+def add_task_arguments(p: argparse.ArgumentParser) -> None:
+    """``--activities`` and ``--channels``: the task's, when not the method's defaults."""
+    p.add_argument(
+        "--activities",
+        help="the task's activities, each a name in the data or DATA=TASK to map the "
+        "data's names (e.g. walking=wlk,jogging=jog); default: the method's",
+    )
+    p.add_argument(
+        "--channels",
+        help="channel names, globs ('acc_*'), magnitudes ('|acc|') or a preset "
+        f"({', '.join(sorted(CHANNEL_PRESETS))}); default: the method's",
+    )
 
 
 def add_split_argument(p: argparse.ArgumentParser, default: str) -> None:
@@ -71,11 +94,15 @@ def setup_error(err: Exception) -> int:
 
 
 def task_from_args(args: argparse.Namespace, base: Task) -> Task:
-    """``base`` (the method's default task) with the dataset flags, and ``--split`` where
-    the trainer has it."""
+    """``base`` (the method's default task) with the dataset flags, and ``--split``,
+    ``--activities`` and ``--channels`` where the trainer has them."""
     changes: dict[str, Any] = {"data": args.data, "subjects": args.subjects, "rate_hz": args.rate}
     if getattr(args, "split", None):
         changes["split"] = args.split
+    if getattr(args, "activities", None):
+        changes["activities"], changes["activity_map"] = parse_activity_spec(args.activities)
+    if getattr(args, "channels", None):
+        changes["channels"] = resolve_channel_spec(args.channels)
     return dataclasses.replace(base, **changes)
 
 

@@ -39,7 +39,7 @@ from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import TaskData, dysan_task, msda_task
 from jaxpriv.run import check_identity, run_metadata
 from jaxpriv.run_io import format_table, write_json_atomic, write_text_atomic
-from train import task_from_args, task_identity
+from train import add_task_arguments, task_from_args, task_identity
 
 PRESETS = {"msda": msda_task, "dysan": dysan_task}  # the data spec compared under
 DEFAULT_TRANSFORMS = "resample:10,resample:5,ssa:2,ssa:1"  # MSDA's Table 2
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the noise")
     p.add_argument("--fresh", action="store_true", help="write over a different checkpoint")
+    add_task_arguments(p)
     return p
 
 

@@ -26,6 +26,7 @@ retrains attackers on the releases).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from(args)
         grid = make_grid(args)
         task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
+        win = data.train_windows  # the networks follow the task's channels and activities
+        cfg = dataclasses.replace(
+            cfg, num_channels=len(win.channels), num_activities=len(win.activities)
+        )
     except (DataFormatError, ValueError) as err:
         return setup_error(err)
     names = gen.variant_names(grid)

@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
-from jaxpriv.data.task import dataset_identity
+from jaxpriv.data.task import dataset_identity, parse_activity_spec
 from jaxpriv.grid import parse_grid
 from jaxpriv.methods import sensegen
 from jaxpriv.methods.sensegen_io import variant_name
@@ -52,12 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="base seed; variant i uses seed + i")
     p.add_argument("--lr", type=float, default=sensegen.DEFAULT_LR, help="Adam learning rate")
-    p.add_argument("--activities", help="comma-separated activity codes (default: all in the data)")
-    p.add_argument(
-        "--channels",
-        help="channel spec: names, globs or magnitudes, comma-separated "
-        "(default: userAcceleration.x,y,z)",
-    )
     p.add_argument("--conditional", action="store_true", help="condition on the activity")
     p.add_argument("--attributes", action="store_true", help="condition on height, weight and age")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
@@ -149,17 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from(args)
         grid = make_grid(args)
         ds = load_dataset(args.data, subjects=args.subjects, rate_hz=args.rate, progress=True)
-        activities = None
-        if args.activities:
-            activities = [a.strip() for a in args.activities.split(",") if a.strip()]
-            if not activities:
-                raise ValueError(f"--activities {args.activities!r} names no activity")
+        # Default: all the data's activities, and userAcceleration (the paper's data).
+        activities, mapping = (
+            parse_activity_spec(args.activities) if args.activities else (None, ())
+        )
         data = sensegen.prepare_sensegen_data(
             ds,
             channels=args.channels or sensegen.SENSEGEN_CHANNELS,
             window=cfg.window,
             stride=cfg.stride,
             activities=activities,
+            activity_map=mapping,
             split=args.split,
         )
         cfg = dataclasses.replace(cfg, channels=data.channels, num_activities=len(data.activities))
@@ -255,6 +249,7 @@ def sensegen_task(args: argparse.Namespace, ds: Any, data: Any) -> dict[str, Any
     """The task part of the run's identity (the windows SenseGen trains on)."""
     prepared = data.describe()
     spec = {k: prepared.get(k) for k in ("activities", "channels", "window", "stride", "split")}
+    spec["activity_map"] = parse_activity_spec(args.activities)[1] if args.activities else []
     return spec | {"rate_hz": args.rate, "dataset": dataset_identity(ds.description)}
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from jaxpriv.data.channels import resolve_channel_spec
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset
-from jaxpriv.data.task import dataset_identity
+from jaxpriv.data.task import dataset_identity, parse_activity_spec
 from jaxpriv.grid import parse_grid
 from jaxpriv.methods import symbolic
 from jaxpriv.methods.symbolic_io import load_generator, variant_name
@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, help="steps between windows (default 16)")
     p.add_argument("--downsample", type=int, help="average groups of N samples (default 2)")
     p.add_argument("--channels", help="channel spec, e.g. 'userAcceleration.*' or 'dysan'")
-    p.add_argument("--activities", help="comma-separated activities (default dws,ups,wlk,jog)")
+    p.add_argument(
+        "--activities",
+        help="activities, each a name in the data or DATA=TASK (default dws,ups,wlk,jog)",
+    )
     p.add_argument("--norm", choices=("layer", "batch"), help="WaveNet normalization")
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), help="default cosine")
     add_split_argument(p, "subject")
@@ -124,7 +127,7 @@ def config_from(args: argparse.Namespace) -> symbolic.SymbolicConfig:
     if args.channels:
         overrides["channels"] = resolve_channel_spec(args.channels)
     if args.activities:
-        overrides["activities"] = tuple(a.strip() for a in args.activities.split(",") if a.strip())
+        overrides["activities"], overrides["activity_map"] = parse_activity_spec(args.activities)
     return symbolic.preset_config(args.preset, **overrides)
 
 

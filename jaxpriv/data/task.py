@@ -46,10 +46,13 @@ class Task:
     data: str = "embedded"
     subjects: str | None = None
     rate_hz: float | None = None
+    # (name in the data, name in the task): e.g. WISDM's walking -> wlk
+    activity_map: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "activities", tuple(self.activities))
         object.__setattr__(self, "channels", tuple(self.channels))
+        object.__setattr__(self, "activity_map", tuple(tuple(p) for p in self.activity_map))
         if self.split not in SPLITS:
             raise ValueError(f"split {self.split!r}: expected one of {list(SPLITS)}")
         if self.scaling not in SCALINGS:
@@ -76,15 +79,25 @@ class Task:
         )
 
     def cut(self, ds: Dataset) -> Dataset:
-        """``ds`` with only this task's activities and channels; an error names what the
-        data lacks."""
+        """``ds`` with its activities renamed by ``activity_map`` and only this task's
+        activities and channels; an error names what the data lacks and the flag."""
+        ds = rename_activities(ds, dict(self.activity_map))
         missing = [a for a in self.activities if a not in ds.activities]
         if missing:
+            present = list(ds.activities)
+            example = f"{present[0]}={missing[0]}" if present else "NAME=TASK"
             raise DataFormatError(
-                f"{ds.name}: activities {missing} are not in the data (present: "
-                f"{list(ds.activities)}); the task needs {list(self.activities)}"
+                f"{ds.name}: activities {missing} are not in the data (present: {present}); "
+                f"the task needs {list(self.activities)}: choose others with --activities, "
+                f"or map the data's names onto the task's, e.g. --activities {example}"
             )
-        return select_channels(ds.filter(activities=self.activities), self.channels)
+        try:
+            return select_channels(ds.filter(activities=self.activities), self.channels)
+        except DataFormatError as err:
+            raise DataFormatError(
+                f"{err}; choose the channels with --channels (names, globs such as 'acc_*', "
+                "magnitudes such as '|acc|', or a preset: dysan, msda, all)"
+            ) from None
 
     def prepare(
         self, ds: Dataset, *, require: Sequence[str] = LABELS, **split_kwargs: Any
@@ -133,6 +146,51 @@ def msda_task(**overrides: Any) -> Task:
     return Task(**(base | overrides))
 
 
+def parse_activity_spec(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """``--activities``: a list of the task's activities, each either a name in the data
+    or ``data_name=task_name``. ``'walking=wlk,jogging=jog,sit'`` -> ``(('wlk', 'jog',
+    'sit'), (('walking', 'wlk'), ('jogging', 'jog')))``. Several data names may map to one
+    task name (merged); a task name is listed once."""
+    activities: list[str] = []
+    mapping: list[tuple[str, str]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        source, sep, target = (s.strip() for s in item.partition("="))
+        if sep and not (source and target):
+            raise ValueError(f"--activities {text!r}: {item!r} should be DATA_NAME=TASK_NAME")
+        name = target if sep else source
+        if sep:
+            if any(s == source for s, _ in mapping):
+                raise ValueError(f"--activities {text!r}: {source!r} is mapped twice")
+            mapping.append((source, target))
+        if name not in activities:
+            activities.append(name)
+    if not activities:
+        raise ValueError(f"--activities {text!r} names no activity")
+    return tuple(activities), tuple(mapping)
+
+
+def rename_activities(ds: Dataset, mapping: Mapping[str, str]) -> Dataset:
+    """``ds`` with every recording's activity renamed by ``mapping`` (others unchanged);
+    the dataset's activity order follows. A data name the data lacks is an error."""
+    if not mapping:
+        return ds
+    unknown = sorted(set(mapping) - set(ds.activities))
+    if unknown:
+        raise DataFormatError(
+            f"{ds.name}: --activities maps {unknown}, which the data does not have "
+            f"(present: {list(ds.activities)})"
+        )
+    recordings = tuple(
+        dataclasses.replace(r, activity=mapping.get(r.activity, r.activity)) for r in ds.recordings
+    )
+    order = list(dict.fromkeys(mapping.get(a, a) for a in ds.activities))
+    return ds.replace(
+        recordings=recordings, description={**ds.description, "activity_order": order}
+    )
+
+
 def window_pair(
     task: Task, ds: Dataset, train_ds: Dataset, test_ds: Dataset, split: str
 ) -> tuple[Windows, Windows]:
@@ -170,6 +228,7 @@ class TaskData:
             "split": self.split,
             "test_subjects": list(self.test_subjects),
             "activities": list(self.train_windows.activities),
+            "activity_map": [list(pair) for pair in self.task.activity_map],
             "channels": list(self.train_windows.channels),
             "window": self.train_windows.window,
             "stride": self.train_windows.stride,

@@ -175,13 +175,16 @@ def prepare_sensegen_data(
     window: int = 400,
     stride: int | None = None,
     activities: Sequence[str] | None = None,
+    activity_map: Sequence[tuple[str, str]] = (),
     split: str = "subject",
     **split_kwargs: Any,
 ) -> SenseGenData:
     """The task pipeline (:meth:`jaxpriv.data.task.Task.prepare`) with SenseGen's task:
-    the channels and activities given (default: all present), windows standardised."""
+    the channels and activities given (default: all present; ``activity_map`` renames
+    the data's), windows standardised."""
     task = Task(
         activities=tuple(ds.activities if activities is None else activities),
+        activity_map=tuple(activity_map),
         channels=resolve_channel_spec(channels),
         window=window,
         stride=window if stride is None else stride,

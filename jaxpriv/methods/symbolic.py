@@ -83,6 +83,7 @@ class SymbolicConfig:
     downsample: int = 2  # average non-overlapping groups of this many samples
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     activities: tuple[str, ...] = DEFAULT_ACTIVITIES
+    activity_map: tuple[tuple[str, str], ...] = ()  # the data's names -> the task's
     # Model sizes.
     embed: int = 64  # token embedding (the Transformer's width)
     hidden: int = 128  # RNN state; WaveNet output hidden layer
@@ -104,6 +105,8 @@ class SymbolicConfig:
     def __post_init__(self) -> None:
         for name in ("channels", "activities"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
+        pairs = tuple((str(a), str(b)) for a, b in self.activity_map)
+        object.__setattr__(self, "activity_map", pairs)  # JSON gives lists back
         choices = {"model": MODELS, "cell": CELLS, "quantize": METHODS, "norm": ("layer", "batch")}
         choices["lr_schedule"] = ("cosine", "constant")
         for name, allowed in choices.items():
@@ -183,7 +186,7 @@ def prepare_windows(
     # The task pipeline's cut and windows, with downsampling after the cut and a
     # quantizer (fitted on the training windows) in place of a scaler.
     task = Task(activities=cfg.activities, channels=cfg.channels, window=cfg.window,
-                stride=cfg.stride, split=split)  # fmt: skip
+                stride=cfg.stride, split=split, activity_map=cfg.activity_map)  # fmt: skip
     ds = downsample_dataset(task.cut(ds), cfg.downsample)
     if split == "time":
         split_kwargs.setdefault("gap", cfg.window)
