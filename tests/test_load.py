@@ -54,9 +54,10 @@ def assert_same_data(a: Dataset, b: Dataset) -> None:
 def write_raw(folder: Path, code: str, sensor: str, subject: str, trial: str, step: float) -> Path:
     """One MobiAct raw file: ``#`` header, ``@DATA``, then ``timestamp_ns, x, y, z`` rows."""
     t = np.arange(0.0, 4.0, step)
+    unit = {"acc": "m/s^2", "gyro": "rad/s"}[sensor]
     lines = [
         "#Acceleration force along the x y z axes (including gravity).",
-        "#timestamp(ns),x,y,z(m/s^2)",
+        f"#timestamp(ns),x,y,z({unit})",
         f"#Activity: 2 - {code} - Walking normal - 300s",
         f"#Subject ID: {subject}",
         "#Age: 26",

@@ -23,6 +23,14 @@ MALE = {"Age": "32", "Height(cm)": "180", "Weight(kg)": "85", "Gender": "Male"}
 FREQS = {"acc": (0.5, 1.0, 1.5), "gyro": (0.7, 1.2, 0.9), "ori": (0.3, 0.4, 0.6)}
 OFFSETS = {"acc": (0.0, 9.81, 0.0), "gyro": (0.0, 0.0, 0.0), "ori": (180.0, 0.0, 0.0)}
 STEPS = {"acc": (1 / 100, 1 / 85), "gyro": (1 / 220, 1 / 180), "ori": (1 / 100, 1 / 85)}
+# The first two header lines of each sensor's real files (MobiFall v2.0).
+SENSOR_LINES = {
+    "acc": ("#Acceleration force along the x y z axes (including gravity).",
+            "#timestamp(ns),x,y,z(m/s^2)"),
+    "gyro": ("#Rate of rotation around the x y z axes (Angular velocity).",
+             "#timestamp(ns),x,y,z(rad/s)"),
+    "ori": ("#Angle around the z x y axes.", "#timestamp(ns), Azimuth , Pitch, Roll(degrees)"),
+}  # fmt: skip
 
 
 def signal(sensor: str, t: np.ndarray) -> np.ndarray:
@@ -62,8 +70,7 @@ def write_raw(
     t = irregular_times(sensor, *span, seed=seed)
     values = signal(sensor, t)
     lines = [
-        "#Acceleration force along the x y z axes (including gravity).",
-        "#timestamp(ns),x,y,z(m/s^2)",
+        *SENSOR_LINES[sensor],
         f"#Activity: 2 - {code} - Walking normal - 300s",
         f"#Subject ID: {header_subject or subject}",
         *(f"#{k}: {v}" for k, v in attrs.items()),
@@ -169,14 +176,22 @@ def test_mobifall_nested_layout_is_found_and_other_files_ignored(tmp_path):
     (tmp_path / "sub3" / "wal_acc_3_1.txt").write_text("lower-case code: not a raw file\n")
 
     ds = load_mobiact_raw(tmp_path)
-    assert [(r.subject, r.activity) for r in ds.recordings] == [
+    assert ds.description["layout"] == "mobifall"
+    # Falls are left out by default, and the notes say so and how to keep them.
+    assert [(r.subject, r.activity) for r in ds.recordings] == [("3", "WAL"), ("12", "STD")]
+    (note,) = [n for n in ds.notes if "fall" in n]
+    assert "left out 1 fall recording(s): FOL (1)" in note and "falls=1" in note
+    assert ds.subject_ids == ("3", "12")
+    assert ds.subjects["12"] == Subject(gender=1, age=32.0, height=180.0, weight=85.0)
+    assert ds.subjects["3"].gender == 0
+    with_falls = load_mobiact_raw(tmp_path, falls=True)
+    assert [(r.subject, r.activity) for r in with_falls.recordings] == [
         ("3", "FOL"),
         ("3", "WAL"),
         ("12", "STD"),
     ]
-    assert ds.subject_ids == ("3", "12")
-    assert ds.subjects["12"] == Subject(gender=1, age=32.0, height=180.0, weight=85.0)
-    assert ds.subjects["3"].gender == 0
+    assert with_falls.description["falls"] is True
+    assert not [n for n in with_falls.notes if "fall" in n]
 
 
 def test_recording_covers_only_the_span_all_sensors_share(tmp_path):
@@ -333,10 +348,96 @@ def test_activity_codes_outside_the_allowed_list_are_errors(tmp_path):
 def test_subject_attributes_disagreeing_between_files_name_both(tmp_path):
     write_pair(tmp_path, "WAL", "WAL")
     write_pair(tmp_path, "JOG", "JOG", attrs={**FEMALE, "Age": "27"})
-    with pytest.raises(
-        DataFormatError,
-        match=r"subject 3: age is 27 in .*JOG_acc_3_1\.txt but 26 in .*WAL_acc_3_1\.txt",
-    ):
+    with pytest.raises(DataFormatError) as info:
+        load_mobiact_raw(tmp_path)
+    message = str(info.value)
+    assert re.search(r"subject 3: header field 'Age' is 27 in \S*JOG_acc_3_1\.txt but 26 in "
+                     r"\S*WAL_acc_3_1\.txt", message), message  # fmt: skip
+    assert "header_conflict=majority" in message and "header_conflict=first" in message
+
+
+NOT_RECORDED = {"Age": "0", "Height(cm)": "", "Weight(kg)": "0", "Gender": ""}
+
+
+def test_header_zero_or_empty_takes_the_subjects_value_from_its_other_files(tmp_path):
+    """MobiFall v2.0's quirk: 0 or empty means not recorded; the other files give the value."""
+    write_pair(tmp_path, "sub3/ADL/WAL", "WAL")
+    write_pair(tmp_path, "sub3/ADL/JOG", "JOG", attrs=NOT_RECORDED)
+    write_pair(tmp_path, "sub3/ADL/STD", "STD")
+    ds = load_mobiact_raw(tmp_path)
+    assert ds.subjects["3"] == Subject(gender=0, age=26.0, height=164.0, weight=55.0)
+    notes = [n for n in ds.notes if n.startswith("subject 3:")]
+    assert len(notes) == 4  # age, height, weight, gender: one note each
+    age = next(n for n in notes if "Age" in n)
+    assert "0 or empty (not recorded) in 2 of 6 files" in age
+    assert "JOG_acc_3_1.txt" in age and "used for all" in age and "26" in age
+
+
+def test_header_never_recorded_is_unknown_with_a_note(tmp_path):
+    write_pair(tmp_path, "WAL", "WAL", attrs=NOT_RECORDED)
+    ds = load_mobiact_raw(tmp_path)
+    assert ds.subjects["3"] == Subject()
+    assert any("Age is 0 or empty (not recorded) in all of its 2 file(s)" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize(("policy", "age"), [("majority", 26.0), ("first", 27.0)])
+def test_header_conflict_policy_chooses_and_says_so(tmp_path, policy, age):
+    write_pair(tmp_path, "JOG", "JOG", attrs={**FEMALE, "Age": "27"})  # first in path order
+    write_pair(tmp_path, "WAL", "WAL")
+    write_pair(tmp_path, "STD", "STD")
+    ds = load_mobiact_raw(tmp_path, header_conflict=policy)
+    assert ds.subjects["3"].age == age
+    (note,) = [n for n in ds.notes if "disagrees" in n]
+    assert "26 in 4 file(s), 27 in 2 file(s)" in note and f"header_conflict={policy}" in note
+    assert ds.description["header_conflict"] == policy
+
+
+def test_units_are_read_from_the_header_and_reported(tmp_path):
+    write_raw(tmp_path, "WAL", "WAL", "acc")
+    gyro = write_raw(tmp_path, "WAL", "WAL", "gyro", seed=1)
+    gyro.write_text(gyro.read_text().replace("z(rad/s)", "z(deg/s)"))
+    ds = load_mobiact_raw(tmp_path)
+    assert ds.units == {
+        **{f"acc_{a}": "m/s^2" for a in "xyz"},
+        **{f"gyro_{a}": "deg/s" for a in "xyz"},
+    }
+
+
+def test_mixed_units_name_both_files_the_field_and_the_option(tmp_path):
+    write_pair(tmp_path, "WAL", "WAL")
+    (_, gyro) = write_pair(tmp_path, "JOG", "JOG")
+    gyro.write_text(gyro.read_text().replace("z(rad/s)", "z(deg/s)"))
+    with pytest.raises(DataFormatError) as info:
+        load_mobiact_raw(tmp_path)
+    message = str(info.value)
+    # JOG is read first (natural order), so WAL's file is the one that disagrees.
+    assert "WAL_gyro_3_1.txt: line 2 (unit): gyro values are in rad/s" in message
+    assert "JOG_gyro_3_1.txt: line 2 gives deg/s" in message
+    assert "sensors=acc" in message
+
+
+def test_unit_of_the_wrong_quantity_or_unknown_is_an_error(tmp_path):
+    path = write_raw(tmp_path, "WAL", "WAL", "acc")
+    path.write_text(path.read_text().replace("z(m/s^2)", "z(rad/s)"))
+    with pytest.raises(DataFormatError, match=r"line 2 \(unit\): unit 'rad/s' measures angular"):
+        load_mobiact_raw(tmp_path, sensors=("acc",))
+    path.write_text(path.read_text().replace("z(rad/s)", "z(furlongs)"))
+    with pytest.raises(DataFormatError, match=r"line 2 \(unit\): unknown unit 'furlongs'"):
+        load_mobiact_raw(tmp_path, sensors=("acc",))
+
+
+def test_scenarios_are_left_out_unless_asked_for(tmp_path):
+    write_pair(tmp_path, "WAL", "WAL")
+    write_pair(tmp_path, "SLH", "SLH")
+    ds = load_mobiact_raw(tmp_path)
+    assert ds.activities == ("WAL",)
+    assert any("left out 1 scenario recording(s): SLH (1)" in n for n in ds.notes)
+    assert load_mobiact_raw(tmp_path, scenarios=True).activities == ("WAL", "SLH")
+
+
+def test_file_in_another_subjects_folder_is_an_error(tmp_path):
+    write_pair(tmp_path, "sub4/ADL/WAL", "WAL", subject="3")
+    with pytest.raises(DataFormatError, match=r"lies in folder 'sub4' but its name says subject 3"):
         load_mobiact_raw(tmp_path)
 
 
@@ -355,7 +456,7 @@ def test_header_subject_id_must_match_the_file_name(tmp_path):
 
 def test_bad_header_number_names_file_and_line(tmp_path):
     write_raw(tmp_path, "WAL", "WAL", "acc", attrs={**FEMALE, "Age": "unknown"})
-    with pytest.raises(DataFormatError, match=r"WAL_acc_3_1\.txt: line 5 \(age\): 'unknown'"):
+    with pytest.raises(DataFormatError, match=r"WAL_acc_3_1\.txt: line 5 \(Age\): 'unknown'"):
         load_mobiact_raw(tmp_path, sensors=("acc",))
 
 
@@ -411,7 +512,11 @@ def write_annotated(
 
 def test_annotated_file_splits_into_label_runs(tmp_path):
     write_annotated(tmp_path)
-    ds = load_mobiact_annotated(tmp_path)
+    default = load_mobiact_annotated(tmp_path)
+    assert [r.activity for r in default.recordings] == ["STD", "LYI"]  # falls left out
+    assert any("left out 1 fall recording(s): FOL (1)" in n for n in default.notes)
+    assert default.units["acc_x"] == "m/s^2" and default.units["gyro_z"] == "rad/s"
+    ds = load_mobiact_annotated(tmp_path, falls=True)
     assert ds.channels == ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
     assert ds.rate_hz == 50.0
     assert [(r.activity, r.subject, r.trial, r.segment) for r in ds.recordings] == [
@@ -526,7 +631,7 @@ def test_annotated_nan_run_policies(tmp_path):
     with pytest.raises(DataFormatError, match=r"annotated\.csv: lines 202-211 hold NaN"):
         load_mobiact_annotated(tmp_path)
 
-    dropped = load_mobiact_annotated(tmp_path, invalid="drop")
+    dropped = load_mobiact_annotated(tmp_path, invalid="drop", falls=True)
     assert [(r.activity, r.segment) for r in dropped.recordings] == [
         ("STD", 0),
         ("STD", 1),
@@ -535,7 +640,7 @@ def test_annotated_nan_run_policies(tmp_path):
     ]
     assert any("lines 202-211" in n and "dropped" in n for n in dropped.notes)
 
-    filled = load_mobiact_annotated(tmp_path, invalid="interpolate")
+    filled = load_mobiact_annotated(tmp_path, invalid="interpolate", falls=True)
     assert [r.activity for r in filled.recordings] == ["STD", "FOL", "LYI"]
     assert np.isfinite(filled.recordings[0].data).all()
     assert any("interpolated" in n for n in filled.notes)

@@ -85,6 +85,10 @@ def test_loads_recordings_channels_rate_and_values(root: Path) -> None:
     assert ds.activities == ("wlk", "sit")  # MotionSense's order, not alphabetical
     assert ds.subject_ids == ("1", "2", "3")
     assert ds.notes == ()
+    # Core Motion's units, reported per channel.
+    assert ds.units["attitude.roll"] == "rad" and ds.units["gravity.z"] == "g"
+    assert ds.units["rotationRate.x"] == "rad/s" and ds.units["userAcceleration.y"] == "g"
+    assert set(ds.units) == set(DEVICE_MOTION_COLUMNS)
     for rec in ds.recordings:
         path = rec_path(root, f"{rec.activity}_{rec.trial}", int(rec.subject))
         assert rec.source == str(path)

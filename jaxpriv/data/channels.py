@@ -76,10 +76,28 @@ def select_channels(ds: Dataset, spec: Sequence[str] | str) -> Dataset:
         raise DataFormatError(
             f"{ds.name}: channel spec {list(items)} selects {duplicates} more than once"
         )
+    units = {}
+    for name, plan in zip(names, plans, strict=True):
+        unit = _plan_unit(ds, name, plan)
+        if unit is not None:
+            units[name] = unit
     recordings = tuple(
         dataclasses.replace(rec, data=_apply_plans(rec.data, plans)) for rec in ds.recordings
     )
-    return ds.replace(recordings=recordings, channels=tuple(names))
+    return ds.replace(recordings=recordings, channels=tuple(names), units=units)
+
+
+def _plan_unit(ds: Dataset, name: str, plan: _Plan) -> str | None:
+    """The unit of an output channel: its source's, or the one unit of a magnitude's parts."""
+    columns = [plan] if isinstance(plan, int) else [c for cols in plan for c in cols]
+    units = {ds.units.get(ds.channels[c]) for c in columns}
+    if None in units:
+        return None
+    if len(units) > 1:
+        raise DataFormatError(
+            f"{ds.name}: {name!r} adds channels of different units {sorted(units)}"
+        )
+    return units.pop()
 
 
 def _resolve_item(ds: Dataset, item: str) -> list[tuple[str, _Plan]]:

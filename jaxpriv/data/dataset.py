@@ -63,7 +63,9 @@ class Dataset:
     """Recordings sharing channels and rate, with their subjects' attributes.
 
     ``description`` says how to load it again (stored in checkpoints);
-    ``notes`` records what loading repaired or dropped, so nothing is silent.
+    ``notes`` records what loading repaired or dropped, so nothing is silent;
+    ``units`` maps a channel to its unit (``"g"``, ``"rad/s"``, ...; see
+    :mod:`jaxpriv.data.units`); a channel left out is of unknown unit.
     """
 
     recordings: tuple[Recording, ...]
@@ -72,6 +74,7 @@ class Dataset:
     subjects: Mapping[str, Subject]
     description: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    units: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.recordings:
@@ -86,6 +89,9 @@ class Dataset:
                     f"{rec.source or rec.subject}: data shape {rec.data.shape} does not match "
                     f"{len(self.channels)} channels {list(self.channels)}"
                 )
+        stray = [c for c in self.units if c not in self.channels]
+        if stray:
+            raise DataFormatError(f"{self.name}: units given for unknown channel(s) {stray}")
 
     @property
     def name(self) -> str:

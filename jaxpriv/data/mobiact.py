@@ -21,6 +21,18 @@ SENSOR_CHANNELS: dict[str, tuple[str, str, str]] = {
     "gyro": ("gyro_x", "gyro_y", "gyro_z"),  # rad/s
     "ori": ("azimuth", "pitch", "roll"),  # degrees
 }
+# Units of each sensor as the MobiAct v2 and MobiFall v2.0 readmes document them (their
+# "Sensors" table); a raw file's own "#timestamp(ns),x,y,z(<unit>)" line takes precedence.
+SENSOR_QUANTITY = {"acc": "acceleration", "gyro": "angular rate", "ori": "angle"}
+DOCUMENTED_UNITS = {"acc": "m/s^2", "gyro": "rad/s", "ori": "deg"}
+ANNOTATED_UNITS = {c: DOCUMENTED_UNITS[s] for s, cs in SENSOR_CHANNELS.items() for c in cs}
+# Codes of the readmes: everyday activities (in the readme's order), falls, and MobiAct's
+# scenarios (a sequence of activities recorded as one file, not one activity).
+ADL_CODES = ("STD", "WAL", "JOG", "JUM", "STU", "STN", "SCH", "SIT", "CHU", "CSI", "CSO", "LYI")
+FALL_CODES = ("FOL", "FKL", "BSC", "SDL")
+SCENARIO_CODES = ("SLH", "SBW", "SLW", "SBE", "SRH")
+ACTIVITY_ORDER = ADL_CODES + FALL_CODES + SCENARIO_CODES
+HEADER_CONFLICTS = ("error", "majority", "first")
 RAW_PATTERN = re.compile(r"^([A-Z]{3})_(acc|gyro|ori)_([A-Za-z0-9]+)_([A-Za-z0-9]+)\.txt$")
 RAW_PATTERN_TEXT = "<CODE>_<sensor>_<subject>_<trial>.txt (sensor acc, gyro or ori)"
 ANNOTATED_PATTERN = re.compile(r"^([A-Z]{3})_([A-Za-z0-9]+)_([A-Za-z0-9]+)_annotated\.csv$")
@@ -40,6 +52,21 @@ ANNOTATED_COLUMNS = (
     "label",
 )
 ANNOTATED_CHANNELS = ANNOTATED_COLUMNS[2:-1]
+
+
+def is_fall(code: str, path: Path | None = None) -> bool:
+    """A fall: one of the readmes' fall codes, or a file under a ``FALLS`` folder (MobiFall)."""
+    in_falls_folder = path is not None and any(p.upper() == "FALLS" for p in path.parts[:-1])
+    return code in FALL_CODES or in_falls_folder
+
+
+def excluded_note(root: Path, what: str, codes: dict[str, int], option: str) -> str:
+    """The note saying which recordings a default left out, and the option that keeps them."""
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(codes.items()))
+    return (
+        f"{root}: left out {sum(codes.values())} {what} recording(s): {listed}; they are not "
+        f"everyday activities. Load with {option}=1 (--data PATH:{option}=1) to keep them"
+    )
 
 
 def check_names(what: str, names: Sequence[str] | str, allowed: Sequence[str]) -> tuple[str, ...]:

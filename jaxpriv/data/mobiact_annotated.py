@@ -14,13 +14,17 @@ import numpy as np
 
 from jaxpriv.data.dataset import DataFormatError, Dataset, Recording, natural_key
 from jaxpriv.data.mobiact import (
+    ACTIVITY_ORDER,
     ANNOTATED_CHANNELS,
     ANNOTATED_COLUMNS,
     ANNOTATED_PATTERN,
     ANNOTATED_PATTERN_TEXT,
+    ANNOTATED_UNITS,
     check_common_arguments,
     check_folder,
     check_names,
+    excluded_note,
+    is_fall,
 )
 from jaxpriv.data.parsing import (
     InvalidPolicy,
@@ -41,6 +45,7 @@ def load_mobiact_annotated(
     invalid: InvalidPolicy = "error",
     activities: Sequence[str] | None = None,
     subjects: str | Path | None = None,
+    falls: bool = False,
 ) -> Dataset:
     """Load MobiAct v2 annotated CSVs (``<CODE>_<subject>_<trial>_annotated.csv``) under ``root``.
 
@@ -50,6 +55,9 @@ def load_mobiact_annotated(
     (:func:`resample_to_rate`). ``activities``, if given, lists the allowed labels.
     The files carry no subject attributes; ``subjects`` is an optional subjects
     table (:func:`jaxpriv.data.subjects_table.load_subjects_table`) covering every subject.
+    Runs labelled with a fall code (FOL, FKL, BSC, SDL) are left out with a note unless
+    ``falls``. The files state no units: ``Dataset.units`` gives the readme's (acc m/s^2,
+    gyro rad/s, azimuth/pitch/roll degrees).
     """
     root = Path(root)
     channels = _check_annotated_arguments(channels, rate_hz, invalid)
@@ -71,6 +79,14 @@ def load_mobiact_annotated(
         recs, file_notes = _annotated_recordings(root, path, channels, rate_hz, invalid, activities)
         recordings.extend(recs)
         notes.extend(file_notes)
+    left_out: dict[str, int] = {}
+    if not falls:
+        for r in recordings:
+            if is_fall(r.activity):
+                left_out[r.activity] = left_out.get(r.activity, 0) + 1
+        recordings = [r for r in recordings if not is_fall(r.activity)]
+        if left_out:
+            notes.append(excluded_note(root, "fall", left_out, "falls"))
     if not recordings:
         raise DataFormatError(f"{root}: no label run is long enough to resample; " + notes[-1])
 
@@ -87,9 +103,12 @@ def load_mobiact_annotated(
             "subjects": None if table_path is None else str(table_path),
             "rate_hz": float(rate_hz),
             "invalid": invalid,
+            "falls": bool(falls),
+            "activity_order": list(ACTIVITY_ORDER),
             "name": root.resolve().name,
         },
         notes=tuple(notes),
+        units={c: ANNOTATED_UNITS[c] for c in channels},
     )
 
 

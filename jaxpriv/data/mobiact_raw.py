@@ -18,22 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxpriv.data.dataset import (
-    DataFormatError,
-    Dataset,
-    Recording,
-    Subject,
-    natural_key,
-    parse_gender,
-)
+from jaxpriv.data.dataset import DataFormatError, Dataset, Recording, natural_key
 from jaxpriv.data.mobiact import (
+    ACTIVITY_ORDER,
     RAW_PATTERN,
     RAW_PATTERN_TEXT,
+    SCENARIO_CODES,
     SENSOR_CHANNELS,
     check_common_arguments,
     check_folder,
     check_names,
+    excluded_note,
+    is_fall,
 )
+from jaxpriv.data.mobiact_header import RawHeader, SensorUnits, SubjectAttributes, parse_header
 from jaxpriv.data.parsing import (
     InvalidPolicy,
     check_increasing,
@@ -41,13 +39,9 @@ from jaxpriv.data.parsing import (
     gc_paused,
     to_float_matrix,
 )
-from jaxpriv.data.resampling import resample_to_rate
+from jaxpriv.data.resampling import resample_joined
 
-# "#Subject ID: 3", "#Height(cm): 164", "# gender : female" ...
-_HEADER_FIELD = re.compile(
-    r"^#\s*(subject\s*id|age|height|weight|gender)\b[^:]*:\s*(.*?)\s*$", re.IGNORECASE
-)
-_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_SUBJECT_FOLDER = re.compile(r"^sub(?:ject)?_?(\d+)$", re.IGNORECASE)
 
 
 def load_mobiact_raw(
@@ -57,6 +51,9 @@ def load_mobiact_raw(
     rate_hz: float = 50.0,
     invalid: InvalidPolicy = "error",
     activities: Sequence[str] | None = None,
+    falls: bool = False,
+    scenarios: bool = False,
+    header_conflict: str = "error",
 ) -> Dataset:
     """Load MobiAct / MobiFall raw sensor files found anywhere under ``root``.
 
@@ -64,20 +61,27 @@ def load_mobiact_raw(
     sensor; groups missing a sensor are skipped with a note. The sensors are
     resampled (:func:`resample_to_rate`) onto a common ``rate_hz`` time base over
     the span where all of them have data. Channels follow ``sensors``:
-    acc -> ``acc_x, acc_y, acc_z``, gyro -> ``gyro_*``, ori -> ``azimuth, pitch, roll``.
-    Subject attributes come from the files' ``#`` headers. ``activities``, if
-    given, lists the allowed activity codes (others are an error).
+    acc -> ``acc_x, acc_y, acc_z``, gyro -> ``gyro_*``, ori -> ``azimuth, pitch, roll``,
+    in the files' own units (read from each file's ``#timestamp(ns),x,y,z(<unit>)``
+    line, else the readme's: m/s^2, rad/s, degrees), reported in ``Dataset.units``.
+    Subject attributes come from the files' ``#`` headers (see
+    :mod:`jaxpriv.data.mobiact_header`; ``header_conflict`` decides between files
+    that disagree). Falls (FOL, FKL, BSC, SDL, or files under a ``FALLS`` folder) and
+    MobiAct's scenarios (SLH, SBW, SLW, SBE, SRH) are left out with a note unless
+    ``falls`` / ``scenarios``. ``activities``, if given, lists the allowed activity
+    codes (others are an error).
     """
     root = Path(root)
     sensors = _check_raw_arguments(sensors, rate_hz, invalid)
+    attrs = SubjectAttributes(header_conflict)
     files = _find_raw_files(root)
+    files, notes = _leave_out(root, files, falls, scenarios)
     if activities is not None:
         _check_codes(files, activities)
     groups = _group_raw_files(files)
 
     recordings: list[Recording] = []
-    notes: list[str] = []
-    attrs = _SubjectAttributes()
+    units = SensorUnits()
     complete = {k: g for k, g in groups.items() if all(s in g for s in sensors)}
     for key, group in groups.items():
         if key not in complete:
@@ -85,32 +89,41 @@ def load_mobiact_raw(
     if not complete:
         raise DataFormatError(
             f"{root}: no recording has files for all of the sensors {list(sensors)}; "
-            + "; ".join(notes[:5])
+            + "; ".join(notes[-5:])
+            + f"; load fewer sensors with sensors=... (e.g. --data PATH:sensors={sensors[0]})"
         )
     for key, group in complete.items():
-        parsed = {s: _read_raw_file(group[s], key[1]) for s in sensors}
+        parsed = {s: _read_raw_file(group[s], key[1], s) for s in sensors}
         for sensor in sensors:
-            attrs.add(key[1], parsed[sensor].attributes, group[sensor])
+            attrs.add(key[1], parsed[sensor].header.attributes, group[sensor])
+            units.add(sensor, parsed[sensor].header, group[sensor])
         recs, rec_notes = _raw_recordings(root, key, parsed, sensors, rate_hz, invalid)
         recordings.extend(recs)
         notes.extend(rec_notes)
     if not recordings:
         raise DataFormatError(f"{root}: no recording is long enough to resample; " + notes[-1])
+    subjects, subject_notes = attrs.subjects({r.subject for r in recordings}, root)
 
     return Dataset(
         recordings=tuple(recordings),
         channels=tuple(c for s in sensors for c in SENSOR_CHANNELS[s]),
         rate_hz=float(rate_hz),
-        subjects=attrs.subjects({r.subject for r in recordings}),
+        subjects=subjects,
         description={
             "kind": "mobiact",
             "path": str(root.resolve()),
+            "layout": _layout(root, files),
             "sensors": list(sensors),
             "rate_hz": float(rate_hz),
             "invalid": invalid,
+            "falls": bool(falls),
+            "scenarios": bool(scenarios),
+            "header_conflict": header_conflict,
+            "activity_order": list(ACTIVITY_ORDER),
             "name": root.resolve().name,
         },
-        notes=tuple(notes),
+        notes=tuple(units.notes(root) + subject_notes + notes),
+        units={c: units.unit(s) for s in sensors for c in SENSOR_CHANNELS[s]},
     )
 
 
@@ -129,6 +142,7 @@ def _find_raw_files(root: Path) -> list[_RawFile]:
     for path in sorted(root.rglob("*.txt"), key=lambda p: natural_key(str(p))):
         match = RAW_PATTERN.match(path.name)
         if match and path.is_file():
+            _check_subject_folder(root, path, match.group(3))
             found.append((path, *match.groups()))
     if not found:
         raise DataFormatError(
@@ -136,6 +150,53 @@ def _find_raw_files(root: Path) -> list[_RawFile]:
             f"{RAW_PATTERN_TEXT}, e.g. WAL_acc_3_1.txt)"
         )
     return found
+
+
+def _check_subject_folder(root: Path, path: Path, subject: str) -> None:
+    """MobiFall's ``sub<N>/`` folder must name the file's own subject."""
+    for part in path.relative_to(root).parts[:-1]:
+        match = _SUBJECT_FOLDER.match(part)
+        if match and subject.isdigit() and int(match.group(1)) != int(subject):
+            raise DataFormatError(
+                f"{path}: lies in folder {part!r} but its name says subject {subject}; "
+                "move or rename the file"
+            )
+
+
+def _leave_out(
+    root: Path, files: list[_RawFile], falls: bool, scenarios: bool
+) -> tuple[list[_RawFile], list[str]]:
+    """Falls and scenarios are left out unless asked for, with a note saying so."""
+    kept: list[_RawFile] = []
+    left: dict[str, dict[str, set]] = {"fall": {}, "scenario": {}}
+    for f in files:
+        path, code, _, subject, trial = f
+        if not falls and is_fall(code, path.relative_to(root)):
+            left["fall"].setdefault(code, set()).add((subject, trial))
+        elif not scenarios and code in SCENARIO_CODES:
+            left["scenario"].setdefault(code, set()).add((subject, trial))
+        else:
+            kept.append(f)
+    notes = []
+    for what, option in (("fall", "falls"), ("scenario", "scenarios")):
+        if left[what]:
+            counts = {code: len(keys) for code, keys in left[what].items()}
+            notes.append(excluded_note(root, what, counts, option))
+    if not kept:
+        raise DataFormatError(
+            f"{root}: every raw file is a fall or a scenario; " + "; ".join(notes)
+        )
+    return kept, notes
+
+
+def _layout(root: Path, files: list[_RawFile]) -> str:
+    """``mobifall`` (sub<N>/ADL|FALLS/<CODE>/), ``mobiact`` (<CODE>/) or ``flat``."""
+    parents = [f[0].relative_to(root).parts[:-1] for f in files]
+    if all(len(p) >= 3 and _SUBJECT_FOLDER.match(p[-3]) for p in parents):
+        return "mobifall"
+    if all(p and p[-1] == f[1] for p, f in zip(parents, files, strict=True)):
+        return "mobiact"
+    return "flat"
 
 
 def _check_codes(files: list[_RawFile], activities: Sequence[str]) -> None:
@@ -180,13 +241,13 @@ class _RawFileData:
     """One parsed raw file: header attributes, timestamps (ns), x/y/z values, file lines."""
 
     path: Path
-    attributes: dict[str, float | int | None]
+    header: RawHeader
     time_ns: np.ndarray
     values: np.ndarray
     lines: np.ndarray
 
 
-def _read_raw_file(path: Path, subject: str) -> _RawFileData:
+def _read_raw_file(path: Path, subject: str, sensor: str) -> _RawFileData:
     """Parse a raw sensor file, checking its header and timestamps."""
     try:
         # Universal newlines: \r\n and \r line ends count as one line, as in an editor.
@@ -199,7 +260,7 @@ def _read_raw_file(path: Path, subject: str) -> _RawFileData:
     data_at = next((i for i, ln in enumerate(all_lines) if ln.strip().upper() == "@DATA"), None)
     if data_at is None:
         raise DataFormatError(f"{path}: no '@DATA' line (the line that starts the data rows)")
-    attributes = _parse_header(path, all_lines[:data_at], subject)
+    header = parse_header(path, all_lines[:data_at], subject, sensor)
 
     rows, lines = [], []
     with gc_paused():
@@ -220,73 +281,7 @@ def _read_raw_file(path: Path, subject: str) -> _RawFileData:
         rows, [0, 1, 2, 3], ["timestamp", "x", "y", "z"], str(path), lines=line_numbers
     )
     check_increasing(table[:, 0], str(path), lines=line_numbers)
-    return _RawFileData(path, attributes, table[:, 0], table[:, 1:], line_numbers)
-
-
-def _parse_header(path: Path, header: list[str], subject: str) -> dict[str, float | int | None]:
-    """Subject attributes from ``#Key: value`` lines; a Subject ID must match the file name."""
-    attrs: dict[str, float | int | None] = {}
-    for i, raw in enumerate(header):
-        match = _HEADER_FIELD.match(raw.strip())
-        if not match:
-            continue
-        key = re.sub(r"\s+", "", match.group(1).lower())
-        value, where = match.group(2), f"{path}: line {i + 1}"
-        if key == "subjectid":
-            if value and _normalize_id(value) != _normalize_id(subject):
-                raise DataFormatError(
-                    f"{where}: Subject ID {value!r} does not match the file name's subject "
-                    f"{subject!r}"
-                )
-        elif key == "gender":
-            attrs["gender"] = parse_gender(value, where)
-        else:
-            attrs[key] = _parse_number(value, f"{where} ({key})")
-    return attrs
-
-
-def _normalize_id(text: str) -> str:
-    text = text.strip()
-    return str(int(text)) if text.isdigit() else text
-
-
-def _parse_number(value: str, where: str) -> float | None:
-    """Leading number of a header value ("164", "164 cm"); empty means unknown."""
-    if not value:
-        return None
-    match = _NUMBER.match(value)
-    if not match:
-        raise DataFormatError(f"{where}: {value!r} is not a number")
-    return float(match.group(0))
-
-
-class _SubjectAttributes:
-    """Subject attributes merged over files; two files that disagree are an error."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, dict[str, tuple[float | int, Path]]] = {}
-
-    def add(self, subject: str, attrs: dict[str, float | int | None], path: Path) -> None:
-        known = self._values.setdefault(subject, {})
-        for name, value in attrs.items():
-            if value is None:
-                continue
-            if name in known and known[name][0] != value:
-                other_value, other = known[name]
-                raise DataFormatError(
-                    f"subject {subject}: {name} is {other_value:g} in {other} but {value:g} "
-                    f"in {path}"
-                )
-            known.setdefault(name, (value, path))
-
-    def subjects(self, present: set[str]) -> dict[str, Subject]:
-        out = {}
-        for subject in sorted(present, key=natural_key):
-            attrs = {k: v for k, (v, _) in self._values.get(subject, {}).items()}
-            if "gender" in attrs:
-                attrs["gender"] = int(attrs["gender"])
-            out[subject] = Subject(**attrs)  # type: ignore[arg-type]
-        return out
+    return _RawFileData(path, header, table[:, 0], table[:, 1:], line_numbers)
 
 
 def _raw_recordings(
@@ -313,24 +308,17 @@ def _raw_recordings(
         pieces[sensor] = sensor_pieces
         notes.extend(sensor_notes)
 
-    recordings = []
-    for lo, hi, chosen in _common_spans([pieces[s] for s in sensors]):
-        parts = [
-            resample_to_rate(piece[:, 0], piece[:, 1:], rate_hz, start_s=lo, stop_s=hi)
-            for piece in chosen
-        ]
-        if parts[0].shape[0] == 0:
-            continue
-        recordings.append(
-            Recording(
-                subject=subject,
-                activity=code,
-                trial=trial,
-                data=np.concatenate(parts, axis=1),
-                source=", ".join(str(parsed[s].path.relative_to(root)) for s in sensors),
-                segment=len(recordings),
-            )
+    recordings = [
+        Recording(
+            subject=subject,
+            activity=code,
+            trial=trial,
+            data=data,
+            source=", ".join(str(parsed[s].path.relative_to(root)) for s in sensors),
+            segment=segment,
         )
+        for segment, data in enumerate(resample_joined([pieces[s] for s in sensors], rate_hz))
+    ]
     if not recordings:
         spans = ", ".join(
             f"{s} {(p.time_ns[0] - origin) / 1e9:.3f}-{(p.time_ns[-1] - origin) / 1e9:.3f} s"
@@ -341,21 +329,3 @@ def _raw_recordings(
             f"time span of at least one sample at {rate_hz:g} Hz ({spans})"
         )
     return recordings, notes
-
-
-def _common_spans(
-    per_sensor: list[list[np.ndarray]],
-) -> list[tuple[float, float, list[np.ndarray]]]:
-    """Time spans covered by a piece of every sensor, with those pieces, in time order."""
-    spans: list[tuple[float, float, list[np.ndarray]]] = [
-        (float(p[0, 0]), float(p[-1, 0]), [p]) for p in per_sensor[0]
-    ]
-    for pieces in per_sensor[1:]:
-        narrowed = []
-        for lo, hi, chosen in spans:
-            for p in pieces:
-                new_lo, new_hi = max(lo, float(p[0, 0])), min(hi, float(p[-1, 0]))
-                if new_lo < new_hi:
-                    narrowed.append((new_lo, new_hi, [*chosen, p]))
-        spans = narrowed
-    return sorted(spans, key=lambda s: s[0])

@@ -27,6 +27,12 @@ RATE_HZ = 50.0
 DATA_FOLDER = "A_DeviceMotion_data"
 SUBJECTS_FILE = "data_subjects_info.csv"
 ACTIVITY_ORDER = tuple(MOTIONSENSE_TRIALS)  # dws, ups, wlk, jog, sit, std
+# Core Motion's units (Apple's CMDeviceMotion): attitude in radians, gravity and
+# userAcceleration in g, rotationRate in rad/s.
+UNITS = {
+    name: {"attitude": "rad", "gravity": "g", "rotationRate": "rad/s"}.get(name.split(".")[0], "g")
+    for name in DEVICE_MOTION_COLUMNS
+}
 _TRIAL_DIR = re.compile(r"^([A-Za-z]+)_(\d+)$")
 _SUBJECT_FILE = re.compile(r"^sub_(\d+)\.csv$")
 
@@ -230,4 +236,5 @@ def load_motionsense(
         subjects={k: v for k, v in table.items() if k in present},
         description=description,
         notes=tuple(notes),
+        units=UNITS,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -49,6 +50,43 @@ def resample_to_rate(
     # padtype="line" extends the signal along the line between its end values, so
     # the filter does not droop at the edges (the default pads with zeros).
     return resample_poly(dense, 1, oversample, axis=0, padtype="line")
+
+
+def resample_joined(per_sensor: Sequence[Sequence[np.ndarray]], rate_hz: float) -> list[np.ndarray]:
+    """Join sensors on one uniform time base: one ``(K, sum C)`` array per common span.
+
+    ``per_sensor[s]`` lists sensor ``s``'s pieces, each ``(N, 1 + C_s)`` with the time
+    in seconds (one clock for all sensors) in column 0. Every span covered by a piece
+    of every sensor is resampled (:func:`resample_to_rate`) from ``start`` at
+    ``rate_hz``; spans shorter than one sample are left out (an empty list if none).
+    """
+    out = []
+    for lo, hi, chosen in common_spans(per_sensor):
+        parts = [
+            resample_to_rate(piece[:, 0], piece[:, 1:], rate_hz, start_s=lo, stop_s=hi)
+            for piece in chosen
+        ]
+        if parts[0].shape[0] > 0:
+            out.append(np.concatenate(parts, axis=1))
+    return out
+
+
+def common_spans(
+    per_sensor: Sequence[Sequence[np.ndarray]],
+) -> list[tuple[float, float, list[np.ndarray]]]:
+    """Time spans covered by a piece of every sensor, with those pieces, in time order."""
+    spans: list[tuple[float, float, list[np.ndarray]]] = [
+        (float(p[0, 0]), float(p[-1, 0]), [p]) for p in per_sensor[0]
+    ]
+    for pieces in per_sensor[1:]:
+        narrowed = []
+        for lo, hi, chosen in spans:
+            for p in pieces:
+                new_lo, new_hi = max(lo, float(p[0, 0])), min(hi, float(p[-1, 0]))
+                if new_lo < new_hi:
+                    narrowed.append((new_lo, new_hi, [*chosen, p]))
+        spans = narrowed
+    return sorted(spans, key=lambda s: s[0])
 
 
 def downsample_dataset(ds: Dataset, factor: int) -> Dataset:
