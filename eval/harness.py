@@ -2,7 +2,9 @@
 every one of them (raw data included as the reference), and write a report.
 
     python -m eval.harness --run runs/dysan-quick [--data SPEC] [--splits subject,trial]
+        [--test-data SPEC]
         [--evaluators utility,privacy,distortion,dtw,online] [--preset quick|full]
+        [--attackers staged|all|cheap] [--strong-transforms N] [--execution auto|vmap|sequential]
 
 Writes ``<run>/report/`` (or ``--out``): ``metrics.json``, ``report.md``, PNG
 figures and ``record.json`` (the metrics with the command, commit, machine and load:
@@ -12,10 +14,13 @@ figures and ``record.json`` (the metrics with the command, commit, machine and l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
+from eval.attack_plan import PLANS
+from eval.attackers import EXECUTIONS
 from eval.config import PRESETS
 from eval.context import EvalContext
 from eval.evaluators import EVALUATORS
@@ -24,7 +29,7 @@ from eval.generators import GEN_EVALUATORS
 from eval.generators import PRESETS as GEN_PRESETS
 from eval.report import write_report
 from eval.report_markdown import HEADLINE_COLUMNS
-from eval.splits import THREATS, build_split
+from eval.splits import THREATS, build_cross_split, build_split
 from eval.transforms import load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
@@ -56,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", help="subjects table (recordings CSV, MotionSense)")
     p.add_argument("--rate", type=float, help="sampling rate when the CSV has no time column")
     p.add_argument(
+        "--test-data",
+        help="another dataset to release and attack (the 'cross' split): attackers learn "
+        "from the run's data, and are tested on this one's users, cut with the run's task",
+    )
+    p.add_argument("--test-subjects", help="--test-data's subjects table")
+    p.add_argument("--test-rate", type=float, help="--test-data's rate when it has no time column")
+    p.add_argument(
         "--splits",
         default="subject,trial",
         help=f"comma list of {list(THREATS)}: subject = held-out users; trial/time = "
@@ -67,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma list of {list(EVALUATORS)} (default: all)",
     )
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="attacker sizes")
+    p.add_argument(
+        "--attackers",
+        default="staged",
+        choices=PLANS,
+        help="where the strong attacker family is trained: staged (default: raw data, the "
+        "transforms near the cheap attackers' privacy-utility front, the online policies' "
+        "sanitizers), all (every transform) or cheap (none: CNN and random forest only)",
+    )
+    p.add_argument(
+        "--strong-transforms",
+        type=int,
+        help="staged: the number of released transforms nearest the front to attack with the "
+        "strong family (default: every one within the preset's front_margin of the front)",
+    )
+    p.add_argument(
+        "--execution",
+        default="auto",
+        choices=EXECUTIONS,
+        help="network attackers: vmapped over transforms or one by one (auto: one by one on "
+        "CPU, vmapped on accelerators; benchmarks/eval_attackers.py)",
+    )
     p.add_argument("--out", help="report folder (default: <run>/report)")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -102,18 +135,32 @@ def main(argv: list[str] | None = None) -> int:
             built[kind] = build_split(ds, transforms, kind, seed=args.seed)
             for w in built[kind].warnings:
                 print(f"  warning: {w}", file=sys.stderr)
+        test_ds = None
+        if args.test_data:
+            test_ds = load_dataset(
+                args.test_data, subjects=args.test_subjects, rate_hz=args.test_rate, progress=True
+            )
+            print(f"[split cross] trained on {ds.name}, tested on {test_ds.name}", file=sys.stderr)
+            built["cross"] = build_cross_split(ds, test_ds, transforms, seed=args.seed)
+            for w in built["cross"].warnings:
+                print(f"  warning: {w}", file=sys.stderr)
     except (CheckpointError, DataFormatError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     ctx = EvalContext(
         transforms=transforms,
         splits=built,
-        config=PRESETS[args.preset],
+        config=dataclasses.replace(
+            PRESETS[args.preset],
+            attackers=args.attackers,
+            strong_transforms=args.strong_transforms,
+            execution=args.execution,
+        ),
         rate_hz=ds.rate_hz,
         seed=args.seed,
         started=started,
     )
-    ctx.plan_attacks({"utility", "privacy"} & set(evaluators))
+    ctx.plan_attacks(set(evaluators))
     results = {}
     for i, name in enumerate(evaluators, 1):
         print(f"[{i}/{len(evaluators)}] {name}", file=sys.stderr)
@@ -125,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         out,
         run_info={
             "run": str(run),
-            "data": ds.name,
+            "data": ds.name
+            if test_ds is None
+            else f"{ds.name}; cross split tested on "
+            f"{test_ds.name} ({len(test_ds.subject_ids)} users)",
             "data_description": ds.description,
+            **({"test_data_description": test_ds.description} if test_ds else {}),
             "preset": args.preset,
             "elapsed_s": time.perf_counter() - started,
         },
@@ -135,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(summary["headline"], list(HEADLINE_COLUMNS)))
     for target, t in summary["targets"].items():
         print(f"target {'met' if t['met'] else 'NOT met'}: {target}")
+    for line in results.get("privacy", {}).get("warnings", []):
+        print(f"warning: {line}")
     print(f"report: {out / 'report.md'} ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
 

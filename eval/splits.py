@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from eval.transforms import TransformSet
-from jaxpriv.data.dataset import Dataset
+from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.splits import split_by_subject, split_dataset
 from jaxpriv.data.task import window_pair
 from jaxpriv.data.windows import Windows
@@ -29,6 +29,7 @@ THREATS = {
     "subject": "held-out users",
     "trial": "held-out data of known users (other trials)",
     "time": "held-out data of known users (later in each recording)",
+    "cross": "users of another dataset (attackers trained on the run's data)",
 }
 MIN_TEST_USERS = 4
 
@@ -57,7 +58,7 @@ class EvalSplit:
 
     def tasks(self) -> tuple[str, ...]:
         """Tasks this split can measure (identity needs the same users on both sides)."""
-        return ("activity", "gender") if self.kind == "subject" else tuple(TASKS)
+        return ("activity", "gender") if self.kind in ("subject", "cross") else tuple(TASKS)
 
     def labels(self, task: str, side: str) -> tuple[np.ndarray, np.ndarray, int]:
         """``(y_N, valid_N, num_classes)`` of ``task`` on ``side`` ("train" or "test")."""
@@ -140,11 +141,51 @@ def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int =
     )
 
 
+def build_cross_split(
+    ds: Dataset, test_ds: Dataset, transforms: TransformSet, *, seed: int = 0
+) -> EvalSplit:
+    """The cross-dataset split: attackers learn from the releases of every user of the
+    run's dataset ``ds`` and are tested on the releases of every user of ``test_ds``, both
+    cut with the run's task (its activities, channels, windows; the run's scaler, fitted on
+    its own training data). The test users are named ``<test dataset>/<user>``."""
+    if not np.isclose(ds.rate_hz, test_ds.rate_hz, rtol=1e-6):
+        raise DataFormatError(
+            f"--test-data {test_ds.name} is sampled at {test_ds.rate_hz:g} Hz, the run's data "
+            f"{ds.name} at {ds.rate_hz:g} Hz; give the same rate (--test-rate for a CSV)"
+        )
+    task = transforms.spec.task()
+    train_ds, test_ds = task.cut(ds), _prefixed(task.cut(test_ds), test_ds.name)
+    both = train_ds.replace(
+        recordings=train_ds.recordings + test_ds.recordings,
+        subjects={**train_ds.subjects, **test_ds.subjects},
+    )
+    train, test = window_pair(task, both, train_ds, test_ds, "cross")
+    warnings = _check("cross", train, test)
+    return EvalSplit(
+        kind="cross",
+        train=train,
+        test=test,
+        released_train=transforms.release(train.x, train.attributes, train.activity, seed),
+        released_test=transforms.release(test.x, test.attributes, test.activity, seed + 1),
+        warnings=tuple(warnings),
+    )
+
+
+def _prefixed(ds: Dataset, prefix: str) -> Dataset:
+    """``ds`` with its users renamed ``<prefix>/<user>`` (two datasets' ids may collide)."""
+    recordings = tuple(
+        dataclasses.replace(r, subject=f"{prefix}/{r.subject}") for r in ds.recordings
+    )
+    return ds.replace(
+        recordings=recordings, subjects={f"{prefix}/{k}": v for k, v in ds.subjects.items()}
+    )
+
+
 def _check(kind: str, train: Windows, test: Windows) -> list[str]:
     """What this split cannot support, said once, in words."""
     warnings = []
     test_users = np.unique(test.subject)
-    if kind == "subject":
+    if kind in ("subject", "cross"):
         if len(test_users) < MIN_TEST_USERS:
             warnings.append(
                 f"only {len(test_users)} held-out users (< {MIN_TEST_USERS}): "
