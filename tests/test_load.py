@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxpriv.data.load as load_module
+import jaxpriv.data.embedded as embedded_module
 from jaxpriv.data.dataset import DataFormatError, Dataset, Subject
 from jaxpriv.data.load import (
     ensure_embedded,
@@ -158,7 +158,7 @@ def test_a_changed_simulator_regenerates_instead_of_reusing_the_cache(
     monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
     cfg = parse_embedded_spec(TINY_SPEC)
     old = ensure_embedded(cfg)
-    monkeypatch.setattr(load_module, "simulator_fingerprint", lambda: "a-newer-simulator")
+    monkeypatch.setattr(embedded_module, "simulator_fingerprint", lambda: "a-newer-simulator")
     new = ensure_embedded(cfg)
     assert new != old
     assert (new / "simulation.json").is_file() and (old / "simulation.json").is_file()
@@ -169,13 +169,13 @@ def test_embedded_is_generated_once_then_read_from_the_cache(
 ) -> None:
     monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
     calls = []
-    real = load_module.simulate_motionsense
+    real = embedded_module.simulate_motionsense
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load_module, "simulate_motionsense", counting)
+    monkeypatch.setattr(embedded_module, "simulate_motionsense", counting)
     first = load_dataset(TINY_SPEC)
     assert first.description["kind"] == "embedded"
     assert first.description["config"]["n_users"] == 2
@@ -188,14 +188,14 @@ def test_embedded_is_generated_once_then_read_from_the_cache(
     def fail(*args, **kwargs):
         raise AssertionError("the cached dataset was generated again")
 
-    monkeypatch.setattr(load_module, "simulate_motionsense", fail)
+    monkeypatch.setattr(embedded_module, "simulate_motionsense", fail)
     second = load_dataset(TINY_SPEC)
     assert (folder.stat().st_ino, folder.stat().st_mtime_ns) == (inode, mtime)
     assert second.description == first.description
     assert_same_data(first, second)
     assert ensure_embedded(parse_embedded_spec(TINY_SPEC)) == folder
     # A different config is a different folder.
-    monkeypatch.setattr(load_module, "simulate_motionsense", counting)
+    monkeypatch.setattr(embedded_module, "simulate_motionsense", counting)
     other = load_dataset(TINY_SPEC + ",seed=1")
     assert Path(other.description["path"]) != folder
     assert len(calls) == 2
@@ -240,19 +240,43 @@ def test_motionsense_zip_with_subjects_table(motionsense: Path, tmp_path: Path) 
     assert unpacked.stat().st_ino == inode
 
 
+MOTIONSENSE_9 = tuple(f"{g}.{a}" for g in ("gravity", "rotationRate", "userAcceleration")
+                      for a in "xyz")  # fmt: skip
+RAW_6 = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+
+
 def test_mobiact_raw_folder(mobiact_raw: Path) -> None:
     ds = load_dataset(str(mobiact_raw))
     assert ds.description["kind"] == "mobiact"
-    assert ds.channels == ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+    assert ds.description["profile"]["name"] == "motionsense"  # applied by default
+    assert ds.channels == MOTIONSENSE_9
+    assert ds.units["gravity.x"] == "g" and ds.units["rotationRate.z"] == "rad/s"
     assert ds.rate_hz == 50.0
     assert sorted(r.activity for r in ds.recordings) == ["STD", "WAL"]
     assert ds.subjects == {"3": Subject(gender=0, age=26.0, height=164.0, weight=55.0)}
-    assert_same_data(ds, load_from_description(ds.description))
+    again = load_from_description(ds.description)
+    assert_same_data(ds, again)
+    assert again.description == ds.description
 
     acc_only = load_dataset(str(mobiact_raw), sensors=("acc",), rate_hz=20.0)
-    assert acc_only.channels == ("acc_x", "acc_y", "acc_z")
+    assert acc_only.channels == (*MOTIONSENSE_9[:3], *MOTIONSENSE_9[6:])
     assert acc_only.rate_hz == 20.0
     assert_same_data(acc_only, load_from_description(acc_only.description))
+
+    raw = load_dataset(f"{mobiact_raw}:profile=raw,sensors=acc+gyro")
+    assert raw.channels == RAW_6
+    assert raw.units["acc_x"] == "g"  # converted from the files' m/s^2
+    assert_same_data(raw, load_from_description(raw.description))
+
+
+def test_a_description_stored_before_profiles_loads_as_it_did(mobiact_raw: Path) -> None:
+    write_raw(mobiact_raw / "FOL", "FOL", "acc", "3", "1", 1 / 100)
+    write_raw(mobiact_raw / "FOL", "FOL", "gyro", "3", "1", 1 / 200)
+    old = {"kind": "mobiact", "path": str(mobiact_raw), "sensors": ["acc", "gyro"],
+           "rate_hz": 50.0, "invalid": "error", "name": "mobiact"}  # fmt: skip
+    ds = load_from_description(old)
+    assert ds.channels == RAW_6 and ds.units["acc_x"] == "m/s^2"
+    assert ds.activities[0] == "STD" and "FOL" in ds.activities  # falls were kept then
 
 
 def test_mobiact_annotated_folder(mobiact_annotated: Path, tmp_path: Path) -> None:
@@ -260,7 +284,7 @@ def test_mobiact_annotated_folder(mobiact_annotated: Path, tmp_path: Path) -> No
     ds = load_dataset(str(mobiact_annotated), subjects=table)
     assert ds.description["kind"] == "mobiact_annotated"
     assert [r.activity for r in ds.recordings] == ["STD", "WAL"]
-    assert ds.channels == ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+    assert ds.channels == MOTIONSENSE_9
     assert ds.subjects == {"3": Subject(gender=1, age=30.0)}
     assert_same_data(ds, load_from_description(ds.description))
 
@@ -322,3 +346,81 @@ def test_text_file(tmp_path: Path) -> None:
 def test_unknown_description_kind() -> None:
     with pytest.raises(DataFormatError, match="unknown kind 'hdf5'"):
         load_from_description({"kind": "hdf5", "path": "/x"})
+
+
+# ---------------------------------------------------------------------------- options, layouts
+
+LAYOUT = "users=2,long_s=12,short_s=6"
+
+
+def test_path_options_are_parsed_checked_and_merged(mobiact_raw: Path) -> None:
+    ds = load_dataset(f"{mobiact_raw}:falls=1,header_conflict=majority,cutoff_hz=0.5")
+    assert ds.description["falls"] is True and ds.description["header_conflict"] == "majority"
+    assert ds.description["profile"]["gravity_filter"]["cutoff_hz"] == 0.5
+    assert load_dataset(str(mobiact_raw), falls=True).description["falls"] is True
+    with pytest.raises(ValueError, match=r"option 'device=watch' does not apply to a mobiact"):
+        load_dataset(f"{mobiact_raw}:device=watch")
+    with pytest.raises(ValueError, match=r"option falls='maybe': expected 1 or 0"):
+        load_dataset(f"{mobiact_raw}:falls=maybe")
+    with pytest.raises(ValueError, match=r"given both in the spec .* and as arguments"):
+        load_dataset(f"{mobiact_raw}:rate_hz=20", rate_hz=25.0)
+    with pytest.raises(ValueError, match=r"option\(s\) \['device'\] do not apply"):
+        load_dataset(str(mobiact_raw), device="watch")
+
+
+def test_a_folder_of_several_datasets_is_an_error_naming_them(
+    mobiact_raw: Path, mobiact_annotated: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(DataFormatError) as info:
+        load_dataset(str(tmp_path))
+    message = str(info.value)
+    assert "holds files of several datasets" in message
+    assert "MobiAct/MobiFall raw files (e.g." in message and "annotated CSVs (e.g." in message
+
+
+def test_embedded_mobifall_is_the_simulated_layout_with_its_quirk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
+    ds = load_dataset(f"embedded-mobifall:{LAYOUT}")
+    desc = ds.description
+    assert desc["kind"] == "embedded-mobifall" and desc["loader"] == "mobiact"
+    assert desc["layout"] == "mobifall" and "path" not in desc  # identity without the cache
+    assert ds.channels == MOTIONSENSE_9 and desc["profile"]["name"] == "motionsense"
+    assert ds.activities == ("STD", "WAL", "JOG", "STU", "STN", "SIT")  # no FOL by default
+    # The same people as the embedded MotionSense dataset, the header quirk repaired.
+    assert dict(ds.subjects) == dict(load_dataset("embedded:users=2,long_s=3,short_s=3").subjects)
+    assert any(n.startswith("subject 1: Age is 0 or empty") for n in ds.notes)
+    assert any("left out 2 fall recording(s): FOL (2)" in n for n in ds.notes)
+    assert_same_data(ds, load_from_description(desc))
+    falls = load_dataset(f"embedded-mobifall:{LAYOUT},falls=1,profile=raw")
+    assert "FOL" in falls.activities and falls.channels == RAW_6
+    assert falls.description["build"] == desc["build"]  # one simulation, loaded two ways
+    assert_same_data(falls, load_from_description(falls.description))
+
+
+def test_embedded_wisdm_loads_through_the_wisdm_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
+    ds = load_dataset(f"embedded-wisdm:{LAYOUT},sensors=acc")
+    assert ds.description["loader"] == "wisdm" and ds.rate_hz == 20.0
+    assert ds.activities == ("walking", "jogging", "stairs", "sitting", "standing")
+    assert ds.subject_ids == ("1600", "1601")
+    assert all(s.gender is None for s in ds.subjects.values())
+    assert ds.channels == (*MOTIONSENSE_9[:3], *MOTIONSENSE_9[6:])  # accelerometer only
+    assert_same_data(ds, load_from_description(ds.description))
+    with pytest.raises(ValueError, match=r"bad option 'colour=1'"):
+        load_dataset("embedded-wisdm:colour=1")
+    with pytest.raises(ValueError, match=r"bad option 'header_conflict=first'.*'device'"):
+        load_dataset(f"embedded-wisdm:{LAYOUT},header_conflict=first")
+
+
+def test_a_wisdm_folder_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
+    built = load_dataset(f"embedded-wisdm:{LAYOUT}")
+    folder = tmp_path / "cache" / built.description["build"] / "wisdm-dataset"
+    ds = load_dataset(f"{folder}:rate_hz=10,profile=raw")
+    assert ds.description["kind"] == "wisdm" and ds.rate_hz == 10.0
+    assert ds.channels == RAW_6 and ds.units["acc_x"] == "g"
+    assert_same_data(ds, load_from_description(ds.description))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy.stats import spearmanr
 import jaxpriv.data.simulator as simulator
 from jaxpriv.data.dataset import Dataset
 from jaxpriv.data.motionsense import load_motionsense
+from jaxpriv.data.simulated_layouts import simulate_layout
 from jaxpriv.data.simulator import DEVICE_MOTION_COLUMNS, SimConfig, simulate_motionsense
 from jaxpriv.data.simulator.rotations import attitude_to_matrix, gravity_from_attitude
 
@@ -369,3 +371,66 @@ def test_taller_users_walk_with_a_lower_cadence(cohort_dir: Path) -> None:
     assert all(1.4 <= c <= 2.6 for c in cadence)
     rho = spearmanr(height, cadence).statistic
     assert rho < -0.3, rho
+
+
+# ---------------------------------------------------------------------------- other layouts
+
+OTHER = SimConfig(n_users=2, long_s=6.0, short_s=3.0)
+
+
+@pytest.fixture(scope="module")
+def mobifall_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return simulate_layout(tmp_path_factory.mktemp("mf") / "mobifall", "mobifall", OTHER)
+
+
+def test_mobifall_layout_files_headers_and_quirk(mobifall_dir: Path) -> None:
+    files = sorted(str(p.relative_to(mobifall_dir)) for p in mobifall_dir.rglob("*.txt"))
+    trials = {"STD": 1, "WAL": 1, "SIT": 1, "JOG": 3, "STU": 3, "STN": 3}
+    expected = sorted(
+        [f"sub{n}/ADL/{c}/{c}_{s}_{n}_{t}.txt" for n in (1, 2) for c, k in trials.items()
+         for t in range(1, k + 1) for s in ("acc", "gyro", "ori")]
+        + [f"sub{n}/FALLS/FOL/FOL_{s}_{n}_1.txt" for n in (1, 2) for s in ("acc", "gyro", "ori")]
+    )  # fmt: skip
+    assert files == expected
+    lines = (mobifall_dir / "sub2/ADL/WAL/WAL_acc_2_1.txt").read_text().splitlines()
+    assert lines[:2] == ["#Acceleration force along the x y z axes (including gravity).",
+                         "#timestamp(ns),x,y,z(m/s^2)"]  # fmt: skip
+    assert "#Subject ID: 2" in lines and "#Age: 28" in lines and "#Gender: Male" in lines
+    rows = np.array([r.split(",") for r in lines[lines.index("@DATA") + 1 :]], dtype=float)
+    steps = np.diff(rows[:, 0]) / 1e9
+    assert (steps > 0).all() and 70 < 1 / steps.mean() < 100  # irregular, about 87 Hz
+    # Android's accelerometer: the specific force, about 1 g of it in m/s^2.
+    assert 8.5 < np.median(np.linalg.norm(rows[:, 1:], axis=1)) < 11.5
+    # Subject 1's header quirk: 0 in its JOG files, empty in its SIT files, real elsewhere.
+    assert "#Age: 0" in (mobifall_dir / "sub1/ADL/JOG/JOG_gyro_1_2.txt").read_text()
+    assert "#Weight(kg): \n" in (mobifall_dir / "sub1/ADL/SIT/SIT_acc_1_1.txt").read_text()
+    assert "#Age: 46" in (mobifall_dir / "sub1/ADL/WAL/WAL_ori_1_1.txt").read_text()
+    assert "#Age: 0" not in (mobifall_dir / "sub2/ADL/JOG/JOG_acc_2_1.txt").read_text()
+
+
+def test_wisdm_layout_lines(tmp_path: Path) -> None:
+    root = simulate_layout(tmp_path / "w", "wisdm", OTHER) / "wisdm-dataset"
+    assert (root / "activity_key.txt").read_text().splitlines()[:2] == ["walking = A",
+                                                                         "jogging = B"]  # fmt: skip
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("data_*.txt"))
+    assert files == [f"raw/phone/{s}/data_{n}_{s}_phone.txt" for s in ("accel", "gyro")
+                     for n in (1600, 1601)]  # fmt: skip
+    lines = (root / "raw/phone/accel/data_1600_accel_phone.txt").read_text().splitlines()
+    assert all(
+        re.fullmatch(r"1600,[A-E],\d+,[-+.\deE]+,[-+.\deE]+,[-+.\deE]+;", ln) for ln in lines
+    )
+    codes = [ln.split(",")[1] for ln in lines]
+    assert list(dict.fromkeys(codes)) == ["A", "B", "C", "D", "E"]  # in blocks, in order
+    stamps = np.array([int(ln.split(",")[2]) for ln in lines])
+    assert (np.diff(stamps) > 0).all()
+    assert 18 < 1e9 / np.median(np.diff(stamps)) < 22  # about 20 Hz
+
+
+def test_layouts_are_deterministic_and_atomic(tmp_path: Path, mobifall_dir: Path) -> None:
+    assert tree(simulate_layout(tmp_path / "again", "mobifall", OTHER)) == tree(mobifall_dir)
+    with pytest.raises(FileExistsError, match="already exists"):
+        simulate_layout(mobifall_dir, "mobifall", OTHER)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        simulate_layout(tmp_path / "x", "hdf5", OTHER)
+    meta = json.loads((mobifall_dir / "simulation.json").read_text())
+    assert meta["format"] == "mobifall" and meta["config"]["n_users"] == 2

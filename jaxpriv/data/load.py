@@ -4,14 +4,22 @@
 
 - ``embedded`` (the default) or ``embedded:users=8,seed=1,long_s=20,short_s=8``:
   the simulator's MotionSense-layout dataset, generated once into the cache
-  (``$JAXPRIV_CACHE``, default ``~/.cache/jaxpriv``) and read by the
-  MotionSense reader;
+  (``$JAXPRIV_CACHE``, default ``~/.cache/jaxpriv``) and read by the MotionSense reader;
+  ``embedded-mobifall[:...]`` and ``embedded-wisdm[:...]``: the same people in MobiFall's
+  and WISDM's raw layouts, read by those loaders (see :mod:`jaxpriv.data.embedded`);
 - a MotionSense folder (containing ``A_DeviceMotion_data``) or the downloaded
   ``A_DeviceMotion_data.zip`` (unpacked safely into the cache);
-- a MobiAct/MobiFall folder of raw ``<CODE>_<sensor>_<subject>_<trial>.txt``
-  files, or of MobiAct v2 ``*_annotated.csv`` files;
+- a MobiAct/MobiFall folder of raw ``<CODE>_<sensor>_<subject>_<trial>.txt`` files
+  (MobiAct's ``<CODE>/`` or MobiFall's ``sub<N>/ADL|FALLS/<CODE>/``), or of MobiAct v2
+  ``*_annotated.csv`` files;
+- a WISDM 2019 folder (``raw/<phone|watch>/<accel|gyro>/data_<subject>_...txt``);
 - a recordings ``.csv`` (long format) with ``subjects=`` its subjects table
   and ``rate_hz=`` when it has no ``time_s`` column.
+
+A folder path may carry load options, ``PATH:falls=1,profile=raw`` (see
+:mod:`jaxpriv.data.specs`); they may also be given as keyword arguments. MobiAct,
+MobiFall and WISDM are given MotionSense's channels by the ``motionsense`` profile
+(:mod:`jaxpriv.data.profiles`) unless ``profile=raw``.
 
 Every loader stores a ``description`` in the Dataset; ``load_from_description``
 loads the same data again (checkpoints keep it, so evaluation needs no flags).
@@ -19,104 +27,83 @@ loads the same data again (checkpoints keep it, so evaluation needs no flags).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxpriv.data import specs
 from jaxpriv.data.dataset import DataFormatError, Dataset
+from jaxpriv.data.embedded import (
+    EMBEDDED,
+    LAYOUT_SIM_OPTIONS,
+    LAYOUT_SPECS,
+    cache_dir,
+    ensure_embedded,
+    ensure_layout,
+    load_embedded,
+    parse_embedded_spec,
+    sim_config,
+    spec_family,
+)
 from jaxpriv.data.generic import load_recordings_csv
 from jaxpriv.data.mobiact import ANNOTATED_PATTERN, RAW_PATTERN
 from jaxpriv.data.mobiact_annotated import load_mobiact_annotated
 from jaxpriv.data.mobiact_raw import load_mobiact_raw
 from jaxpriv.data.motionsense import is_motionsense, load_motionsense
 from jaxpriv.data.parsing import InvalidPolicy
-from jaxpriv.data.simulator import SimConfig, simulate_motionsense, simulator_fingerprint
+from jaxpriv.data.profiles import apply_profile, default_profile, reapply_profile
+from jaxpriv.data.simulator import SimConfig
+from jaxpriv.data.wisdm import NOMINAL_RATE_HZ, is_wisdm_file, load_wisdm
 
-EMBEDDED = "embedded"
-_SIM_FIELDS = {f.name: f.type for f in dataclasses.fields(SimConfig)}
-_SIM_ALIASES = {"users": "n_users"}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("JAXPRIV_CACHE", Path.home() / ".cache" / "jaxpriv"))
-
-
-def parse_embedded_spec(spec: str) -> SimConfig:
-    """``embedded`` or ``embedded:key=value,...`` -> :class:`SimConfig`."""
-    _, _, options = spec.partition(":")
-    kwargs: dict[str, Any] = {}
-    for item in filter(None, (o.strip() for o in options.split(","))):
-        key, sep, value = item.partition("=")
-        key = _SIM_ALIASES.get(key.strip(), key.strip())
-        if not sep or key not in _SIM_FIELDS or key == "activities":
-            allowed = sorted({*_SIM_FIELDS, *_SIM_ALIASES} - {"activities", "n_users"})
-            raise ValueError(
-                f"--data {spec!r}: bad option {item!r}; use key=value with key in {allowed}"
-            )
-        is_int = key in ("n_users", "seed")
-        try:
-            kwargs[key] = int(value) if is_int else float(value)
-        except ValueError:
-            kind = "an integer" if is_int else "a number"
-            raise ValueError(f"--data {spec!r}: {item.strip()!r} is not {kind}") from None
-    return SimConfig(**kwargs)
+__all__ = [
+    "EMBEDDED",
+    "cache_dir",
+    "detect_folder",
+    "ensure_embedded",
+    "load_dataset",
+    "load_embedded",
+    "load_from_description",
+    "parse_embedded_spec",
+]
+_LAYOUT_KIND = {"mobifall": "mobiact", "wisdm": "wisdm"}
+_KIND_TEXT = {
+    "mobiact": "MobiAct/MobiFall raw files (e.g. {})",
+    "mobiact_annotated": "MobiAct annotated CSVs (e.g. {})",
+    "wisdm": "WISDM raw files (e.g. {})",
+}
 
 
-def ensure_embedded(cfg: SimConfig | None = None, *, progress: bool = False) -> Path:
-    """The folder holding the simulated dataset for ``cfg``, generated if missing.
-
-    The folder name is a hash of the config and of the simulator's code (a newer
-    simulator regenerates); generation writes to a temporary folder and renames
-    it, so a concurrent or interrupted run never yields a partial dataset.
-    """
-    cfg = cfg or SimConfig()
-    # Keyed on the config and the simulator's code, so a newer simulator regenerates.
-    key = json.dumps({"config": cfg.to_json(), "code": simulator_fingerprint()}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    path = cache_dir() / f"embedded-{cfg.n_users}u-{digest}"
-    if not (path / "simulation.json").is_file():
-        try:
-            simulate_motionsense(path, cfg, progress=progress)
-        except (FileExistsError, OSError):
-            if not (path / "simulation.json").is_file():  # someone else finished it: fine
-                raise
-    return path
-
-
-def load_embedded(
-    cfg: SimConfig | None = None,
-    *,
-    activities: Sequence[str] | None = None,
-    progress: bool = False,
-) -> Dataset:
-    """The embedded (simulated) dataset for ``cfg`` (default: 24 MotionSense profiles)."""
-    cfg = cfg or SimConfig()
-    ds = load_motionsense(ensure_embedded(cfg, progress=progress), activities=activities)
-    description = {
-        **ds.description,
-        "kind": EMBEDDED,
-        "name": f"embedded-{cfg.n_users}u",
-        "config": cfg.to_json(),
-    }
-    return ds.replace(description=description)
-
-
-def _detect_folder(path: Path) -> str:
+def detect_folder(path: Path) -> str:
+    """``motionsense``, ``mobiact`` (raw), ``mobiact_annotated`` or ``wisdm``; a folder
+    holding none, or files of several of these, is an error naming what it found."""
     if is_motionsense(path):
         return "motionsense"
+    found: dict[str, Path] = {}
     for p in path.rglob("*"):
-        if RAW_PATTERN.match(p.name):
-            return "mobiact"
-        if ANNOTATED_PATTERN.match(p.name):
-            return "mobiact_annotated"
+        name = p.name
+        kind = (
+            "mobiact" if RAW_PATTERN.match(name)
+            else "mobiact_annotated" if ANNOTATED_PATTERN.match(name)
+            else "wisdm" if is_wisdm_file(name)
+            else None
+        )  # fmt: skip
+        if kind is not None:
+            found.setdefault(kind, p)
+    if len(found) == 1:
+        return next(iter(found))
+    if found:
+        held = "; ".join(_KIND_TEXT[k].format(p) for k, p in sorted(found.items()))
+        raise DataFormatError(
+            f"{path}: holds files of several datasets: {held}; point --data at the folder "
+            "of one of them"
+        )
     raise DataFormatError(
         f"{path}: not a dataset jaxpriv recognises: expected a MotionSense folder "
-        "(A_DeviceMotion_data/), MobiAct raw files (<CODE>_<acc|gyro|ori>_<subject>_<trial>.txt) "
-        "or MobiAct annotated CSVs (<CODE>_<subject>_<trial>_annotated.csv)"
+        "(A_DeviceMotion_data/), MobiAct/MobiFall raw files "
+        "(<CODE>_<acc|gyro|ori>_<subject>_<trial>.txt), MobiAct annotated CSVs "
+        "(<CODE>_<subject>_<trial>_annotated.csv) or WISDM raw files "
+        "(raw/<phone|watch>/<accel|gyro>/data_<subject>_<accel|gyro>_<phone|watch>.txt)"
     )
 
 
@@ -150,38 +137,124 @@ def load_dataset(
     rate_hz: float | None = None,
     invalid: InvalidPolicy = "error",
     activities: Sequence[str] | None = None,
-    sensors: Sequence[str] = ("acc", "gyro"),
+    sensors: Sequence[str] | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> Dataset:
-    """Load the dataset a ``--data`` spec names (see the module docstring)."""
+    """Load the dataset a ``--data`` spec names (see the module docstring).
+
+    ``options``: load options of the detected kind (:data:`jaxpriv.data.specs.KIND_OPTIONS`:
+    ``profile``, ``falls``, ``scenarios``, ``header_conflict``, ``device``, ``cutoff_hz``,
+    ``filter_order``, ``max_gap_s``), merged with those written in the spec.
+    """
     spec = spec or EMBEDDED
-    if spec == EMBEDDED or spec.startswith(EMBEDDED + ":"):
+    given = dict(options)
+    given.update({k: v for k, v in (("rate_hz", rate_hz), ("sensors", sensors)) if v is not None})
+    if invalid != "error":
+        given["invalid"] = invalid
+    family = spec_family(spec)
+    if family == EMBEDDED:  # simulated clean at its own rate: subjects, rate_hz, invalid unused
         return load_embedded(parse_embedded_spec(spec), activities=activities, progress=progress)
-    path = Path(spec).expanduser()
+    if family is not None:
+        return _load_layout(spec, family, given, activities)
+    base, items = specs.split_path_options(spec)
+    path = Path(base).expanduser()
     if not path.exists():
-        raise DataFormatError(f"--data {spec}: no such file or folder (or use 'embedded')")
+        raise DataFormatError(
+            f"--data {spec}: no such file or folder (or use 'embedded'; options follow a "
+            "folder as PATH:key=value,...)"
+        )
     if path.is_file() and path.suffix.lower() == ".zip":
         if subjects is not None and not Path(subjects).expanduser().is_file():
             raise DataFormatError(f"--subjects {subjects}: no such file")
-        path = _prepare_motionsense_zip(path, subjects, invalid)
-        return load_motionsense(path, invalid=invalid, activities=activities)
+        given.pop("rate_hz", None)
+        opts = _options(spec, items, given, "motionsense")
+        path = _prepare_motionsense_zip(path, subjects, opts.get("invalid", "error"))
+        return load_motionsense(path, activities=activities, **opts)
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise DataFormatError(f"--data {spec}: expected a folder, a .zip or a recordings .csv")
-        return load_recordings_csv(
-            path, subjects=subjects, rate_hz=rate_hz, invalid=invalid, activities=activities
-        )
-    kind = _detect_folder(path)
+        opts = _options(spec, items, given, "recordings_csv")
+        return load_recordings_csv(path, subjects=subjects, activities=activities, **opts)
+    kind = detect_folder(path)
+    if kind == "motionsense":  # always 50 Hz: a rate is for CSVs without time and resampling
+        given.pop("rate_hz", None)
+    opts = _options(spec, items, given, kind)
     if kind == "motionsense":
-        return load_motionsense(path, subjects=subjects, invalid=invalid, activities=activities)
-    rate = 50.0 if rate_hz is None else rate_hz
-    if kind == "mobiact":
-        return load_mobiact_raw(
-            path, sensors=sensors, rate_hz=rate, invalid=invalid, activities=activities
-        )
-    return load_mobiact_annotated(
-        path, rate_hz=rate, invalid=invalid, activities=activities, subjects=subjects
+        return load_motionsense(path, subjects=subjects, activities=activities, **opts)
+    return _load_kind(kind, path, opts, activities, subjects)
+
+
+def _options(spec: str, items: list[str], given: dict, kind: str) -> dict[str, Any]:
+    return specs.merge(
+        spec, specs.parse_options(spec, items, kind), specs.check_options(spec, given, kind)
     )
+
+
+def _load_kind(
+    kind: str,
+    path: Path,
+    opts: dict[str, Any],
+    activities: Sequence[str] | None,
+    subjects: str | Path | None,
+) -> Dataset:
+    """Load a MobiAct (raw or annotated) or WISDM folder and apply its profile."""
+    opts = dict(opts)
+    profile = {k: opts.pop(k) for k in ("profile", "cutoff_hz", "filter_order") if k in opts}
+    if kind == "wisdm":
+        opts.setdefault("rate_hz", NOMINAL_RATE_HZ)
+        ds = load_wisdm(path, activities=activities, subjects=subjects, **opts)
+    elif kind == "mobiact":
+        opts.setdefault("rate_hz", 50.0)
+        ds = load_mobiact_raw(path, activities=activities, **opts)
+    else:
+        opts.setdefault("rate_hz", 50.0)
+        ds = load_mobiact_annotated(path, activities=activities, subjects=subjects, **opts)
+    name = profile.get("profile", "auto")
+    name = default_profile(kind) if name == "auto" else name
+    if name is None:
+        return ds
+    filter_args = {"cutoff_hz": profile.get("cutoff_hz"), "order": profile.get("filter_order")}
+    return apply_profile(ds, name, **{k: v for k, v in filter_args.items() if v is not None})
+
+
+def _load_layout(
+    spec: str, family: str, given: dict[str, Any], activities: Sequence[str] | None
+) -> Dataset:
+    """``embedded-mobifall:...`` / ``embedded-wisdm:...``: simulate (once), then load."""
+    layout = LAYOUT_SPECS[family]
+    kind = _LAYOUT_KIND[layout]
+    items = [o.strip() for o in spec.partition(":")[2].split(",") if o.strip()]
+    allowed = (*LAYOUT_SIM_OPTIONS, *specs.KIND_OPTIONS[kind])
+    for item in items:
+        if item.partition("=")[0].strip() not in allowed:
+            raise ValueError(
+                f"--data {spec!r}: bad option {item!r}; use key=value with key in "
+                f"{list(LAYOUT_SIM_OPTIONS)} (the simulation) or "
+                f"{sorted(specs.KIND_OPTIONS[kind])} (loading)"
+            )
+    sim_items = [i for i in items if i.partition("=")[0].strip() in LAYOUT_SIM_OPTIONS]
+    cfg = sim_config(spec, sim_items, LAYOUT_SIM_OPTIONS)
+    load_items = [i for i in items if i not in sim_items]
+    opts = _options(spec, load_items, given, kind)
+    ds = _load_kind(kind, ensure_layout(layout, cfg), opts, activities, None)
+    return ds.replace(description=_layout_description(ds, family, cfg, opts))
+
+
+def _layout_description(
+    ds: Dataset, family: str, cfg: SimConfig, opts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Without the cache path (a run's identity must not depend on where the cache is)."""
+    description = {k: v for k, v in ds.description.items() if k not in ("path", "name")}
+    return {
+        **description,
+        "kind": family,
+        "loader": ds.description["kind"],
+        "name": f"{family}-{cfg.n_users}u",
+        "config": cfg.to_json(),
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "build": Path(ds.description["path"]).name,
+    }
 
 
 def load_from_description(desc: Mapping[str, Any]) -> Dataset:
@@ -192,6 +265,9 @@ def load_from_description(desc: Mapping[str, Any]) -> Dataset:
         cfg = dict(desc["config"])
         cfg["activities"] = tuple(cfg.get("activities", SimConfig().activities))
         return load_embedded(SimConfig(**cfg), activities=activities)
+    if kind in LAYOUT_SPECS:
+        items = [f"{k}={v}" for k, v in _sim_items(desc["config"]).items()]
+        return load_dataset(f"{kind}:{','.join(items)}", **_stored_options(desc["options"]))
     common = {"invalid": desc.get("invalid", "error")}
     if kind == "motionsense":
         return load_motionsense(
@@ -202,17 +278,46 @@ def load_from_description(desc: Mapping[str, Any]) -> Dataset:
             desc["path"], subjects=desc.get("subjects"), rate_hz=desc.get("rate_hz"), **common
         )
     if kind == "mobiact":
-        return load_mobiact_raw(
-            desc["path"], sensors=desc["sensors"], rate_hz=desc["rate_hz"], **common
+        ds = load_mobiact_raw(
+            desc["path"],
+            sensors=desc["sensors"],
+            rate_hz=desc["rate_hz"],
+            # Stored before falls and scenarios were left out by default: they were kept.
+            falls=desc.get("falls", True),
+            scenarios=desc.get("scenarios", True),
+            header_conflict=desc.get("header_conflict", "error"),
+            **common,
         )
-    if kind == "mobiact_annotated":
-        return load_mobiact_annotated(
+    elif kind == "mobiact_annotated":
+        ds = load_mobiact_annotated(
             desc["path"],
             channels=desc["channels"],
             rate_hz=desc["rate_hz"],
             subjects=desc.get("subjects"),
+            falls=desc.get("falls", True),
             **common,
         )
-    raise DataFormatError(
-        f"cannot load a dataset described as {dict(desc)!r}: unknown kind {kind!r}"
-    )
+    elif kind == "wisdm":
+        ds = load_wisdm(
+            desc["path"],
+            device=desc["device"],
+            sensors=desc["sensors"],
+            rate_hz=desc["rate_hz"],
+            max_gap_s=desc["max_gap_s"],
+            subjects=desc.get("subjects"),
+            **common,
+        )
+    else:
+        raise DataFormatError(
+            f"cannot load a dataset described as {dict(desc)!r}: unknown kind {kind!r}"
+        )
+    return reapply_profile(ds, desc["profile"]) if "profile" in desc else ds
+
+
+def _sim_items(config: Mapping[str, Any]) -> dict[str, Any]:
+    names = {"users": "n_users"}
+    return {k: config[names.get(k, k)] for k in LAYOUT_SIM_OPTIONS}
+
+
+def _stored_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}

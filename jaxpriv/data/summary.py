@@ -1,8 +1,9 @@
 """``python -m jaxpriv.data.summary --data SPEC``: what a dataset holds, before training on it.
 
-Prints subjects (with attributes), activities (recordings, minutes, windows),
-and the windows on each side of the subject, trial and time splits, plus
-every repair the loader made. ``--json`` prints the same as JSON.
+Prints the channels with their units and the profile that made them, subjects (with
+attributes), activities (recordings, minutes, windows), and the windows on each side
+of the subject, trial and time splits, plus every repair or choice the loader made
+(header quirks, left-out falls, gaps...). ``--json`` prints the same as JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from jaxpriv.data.dataset import ATTRIBUTES, DataFormatError, Dataset
 from jaxpriv.data.load import load_dataset
+from jaxpriv.data.profiles import describe_profile
 from jaxpriv.data.splits import SPLIT_KINDS, split_dataset
 from jaxpriv.data.windows import make_windows
 
@@ -75,8 +77,11 @@ def summarize(ds: Dataset, *, window: int = 128, stride: int = 64) -> dict[str, 
         "name": ds.name,
         "kind": ds.description.get("kind"),
         "path": ds.description.get("path"),
+        "layout": ds.description.get("layout"),
         "rate_hz": ds.rate_hz,
         "channels": list(ds.channels),
+        "units": {c: ds.units.get(c) for c in ds.channels},
+        "profile": describe_profile(ds.description.get("profile")),
         "subjects": {"count": len(ds.subjects), "gender": dict(genders), "attributes": attributes},
         "recordings": len(ds.recordings),
         "minutes": round(sum(r.num_samples for r in ds.recordings) / ds.rate_hz / 60.0, 2),
@@ -95,6 +100,8 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"dataset   {s['name']} ({s['kind']}){'  ' + s['path'] if s['path'] else ''}",
         f"rate      {s['rate_hz']:g} Hz, {len(s['channels'])} channels: {', '.join(s['channels'])}",
+        f"units     {_units_text(s.get('units', {}))}",
+        f"profile   {s.get('profile', describe_profile(None))}",
         f"subjects  {subj['count']} ("
         + ", ".join(f"{n} {g}" for g, n in sorted(subj["gender"].items()))
         + ")"
@@ -127,6 +134,14 @@ def format_summary(s: dict[str, Any]) -> str:
     if s["notes"]:
         lines += ["", f"notes ({len(s['notes'])}):"] + [f"  - {n}" for n in s["notes"]]
     return "\n".join(lines)
+
+
+def _units_text(units: dict[str, str | None]) -> str:
+    """``g: gravity.x, ...; rad/s: ...`` (channels grouped by unit, in channel order)."""
+    groups: dict[str, list[str]] = {}
+    for channel, unit in units.items():
+        groups.setdefault(unit or "unknown", []).append(channel)
+    return "; ".join(f"{u}: {', '.join(cs)}" for u, cs in groups.items()) or "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
