@@ -327,6 +327,7 @@ def test_unrecognised_folder(tmp_path: Path) -> None:
     assert str(tmp_path) in message
     assert "not a dataset jaxpriv recognises" in message
     assert DATA_FOLDER in message and "MobiAct" in message
+    assert "WISDM raw files (raw/<phone|watch>/<accel|gyro>/data_<subject>_" in message
 
 
 def test_missing_path(tmp_path: Path) -> None:
@@ -424,3 +425,21 @@ def test_a_wisdm_folder_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert ds.description["kind"] == "wisdm" and ds.rate_hz == 10.0
     assert ds.channels == RAW_6 and ds.units["acc_x"] == "g"
     assert_same_data(ds, load_from_description(ds.description))
+
+
+def test_the_summary_shows_units_profile_and_the_quirks_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from jaxpriv.data.summary import main as summary_main
+
+    monkeypatch.setenv("JAXPRIV_CACHE", str(tmp_path / "cache"))
+    assert summary_main(["--data", f"embedded-mobifall:{LAYOUT}", "--window", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "units     g: gravity.x, gravity.y, gravity.z, userAcceleration.x" in out
+    assert "rad/s: rotationRate.x, rotationRate.y, rotationRate.z" in out
+    assert "profile   motionsense (android sign flipped to Core Motion's)" in out
+    assert "order 4, 0.3 Hz, zero-phase" in out
+    assert "subject 1: Height(cm) is 0 or empty (not recorded) in 8 of 24 files" in out
+    assert "left out 2 fall recording(s): FOL (2)" in out and "falls=1" in out
+    assert summary_main(["--data", f"embedded-mobifall:{LAYOUT},header_conflict=maybe"]) == 2
+    assert "expected one of ['error', 'majority', 'first']" in capsys.readouterr().err

@@ -234,7 +234,9 @@ def test_group_missing_a_sensor_is_skipped_with_a_note(tmp_path):
 
 def test_no_complete_group_is_an_error(tmp_path):
     write_raw(tmp_path, "WAL", "WAL", "acc")
-    with pytest.raises(DataFormatError, match=r"no recording has files for all .*no gyro file"):
+    with pytest.raises(
+        DataFormatError, match=r"no recording has files for all .*no gyro file.*sensors=acc\)"
+    ):
         load_mobiact_raw(tmp_path)
 
 
