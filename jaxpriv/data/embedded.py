@@ -35,6 +35,7 @@ LAYOUT_SIM_OPTIONS = ("users", "seed", "long_s", "short_s", "duration_jitter")
 
 
 def cache_dir() -> Path:
+    """``$JAXPRIV_CACHE``, default ``~/.cache/jaxpriv``."""
     return Path(os.environ.get("JAXPRIV_CACHE", Path.home() / ".cache" / "jaxpriv"))
 
 

@@ -79,6 +79,7 @@ def check_names(what: str, names: Sequence[str] | str, allowed: Sequence[str]) -
 
 
 def check_common_arguments(rate_hz: float, invalid: str) -> None:
+    """A known invalid-sample policy and a positive, finite rate (ValueError otherwise)."""
     if invalid not in INVALID_POLICIES:
         raise ValueError(f"invalid must be one of {INVALID_POLICIES}, got {invalid!r}")
     if not (math.isfinite(rate_hz) and rate_hz > 0):
@@ -86,5 +87,6 @@ def check_common_arguments(rate_hz: float, invalid: str) -> None:
 
 
 def check_folder(root: Path) -> None:
+    """``root`` must be a folder."""
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a folder (expected the dataset's folder)")

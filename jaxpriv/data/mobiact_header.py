@@ -119,6 +119,7 @@ class SubjectAttributes:
         self._values: dict[str, dict[str, list[tuple[float | int | None, Path]]]] = {}
 
     def add(self, subject: str, attrs: dict[str, float | int | None], path: Path) -> None:
+        """Record what ``path``'s header says about ``subject``."""
         fields = self._values.setdefault(subject, {})
         for name, value in attrs.items():
             fields.setdefault(name, []).append((value, path))
@@ -203,6 +204,7 @@ class SensorUnits:
         self._undeclared: Counter[str] = Counter()
 
     def add(self, sensor: str, header: RawHeader, path: Path) -> None:
+        """Record ``path``'s unit; one that differs from the sensor's first is an error."""
         if header.unit is None:
             self._undeclared[sensor] += 1
             return
@@ -216,9 +218,11 @@ class SensorUnits:
             )
 
     def unit(self, sensor: str) -> str:
+        """The sensor's unit: its files', else the readme's."""
         return self._first[sensor][0] if sensor in self._first else DOCUMENTED_UNITS[sensor]
 
     def notes(self, root: Path) -> list[str]:
+        """Notes on files without a unit line (an error if other files of the sensor have one)."""
         notes = []
         for sensor, count in sorted(self._undeclared.items()):
             if sensor in self._first:

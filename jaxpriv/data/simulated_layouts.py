@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxpriv.data.dataset import Subject
 from jaxpriv.data.simulator import SimConfig, simulator_fingerprint
-from jaxpriv.data.simulator.gait import sample_user_traits, simulate_recording
+from jaxpriv.data.simulator.gait import UserTraits, sample_user_traits, simulate_recording
 from jaxpriv.data.simulator.population import make_population
 from jaxpriv.data.simulator.rotations import rot_x
 from jaxpriv.data.units import STANDARD_GRAVITY
@@ -96,7 +97,7 @@ def simulate_layout(out_dir: str | Path, layout: str, cfg: SimConfig | None = No
     return out
 
 
-def _people(cfg: SimConfig) -> dict:
+def _people(cfg: SimConfig) -> dict[str, tuple[Subject, UserTraits]]:
     """Subjects and their traits, drawn exactly as for the embedded MotionSense dataset."""
     subjects = make_population(cfg.n_users, cfg.seed)
     traits = {
@@ -106,14 +107,16 @@ def _people(cfg: SimConfig) -> dict:
     return {code: (subjects[code], traits[code]) for code in subjects}
 
 
-def _simulate(traits, activity: str, duration: float, rng: np.random.Generator) -> np.ndarray:
+def _simulate(
+    traits: UserTraits, activity: str, duration: float, rng: np.random.Generator
+) -> np.ndarray:
     """``(T, 9)`` at 100 Hz: Android acc (m/s^2), gyro (rad/s), attitude (degrees)."""
     cm = simulate_recording(traits, activity, duration, rng, SIM_RATE_HZ)
     acc = -(cm[:, 3:6] + cm[:, 9:12]) * STANDARD_GRAVITY
     return np.concatenate([acc, cm[:, 6:9], np.degrees(cm[:, 0:3])], axis=1)
 
 
-def _fall(traits, rng: np.random.Generator, duration: float = 10.0) -> np.ndarray:
+def _fall(traits: UserTraits, rng: np.random.Generator, duration: float = 10.0) -> np.ndarray:
     """Standing, a 1 s tip-over about the device's x axis with an impact, then lying."""
     cm = simulate_recording(traits, "std", duration, rng, SIM_RATE_HZ)
     t = np.arange(len(cm)) / SIM_RATE_HZ
@@ -127,7 +130,9 @@ def _fall(traits, rng: np.random.Generator, duration: float = 10.0) -> np.ndarra
     return np.concatenate([acc, rate, np.degrees(cm[:, 0:3])], axis=1)
 
 
-def _sample(values: np.ndarray, steps: tuple[float, float], rng: np.random.Generator):
+def _sample(
+    values: np.ndarray, steps: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Irregular sample times (s) with steps uniform in ``steps``, and the values there."""
     span = (len(values) - 1) / SIM_RATE_HZ
     t = np.cumsum(rng.uniform(*steps, size=int(span / steps[0]) + 2))
@@ -183,7 +188,7 @@ def write_mobifall(root: Path, cfg: SimConfig) -> None:
                 (folder / name).write_text("\n".join(lines) + "\n")
 
 
-def _attributes(subject, quirk: str | None) -> list[str]:
+def _attributes(subject: Subject, quirk: str | None) -> list[str]:
     gender = {1: "Male", 0: "Female"}[subject.gender]
     if quirk is not None:
         return [

@@ -46,6 +46,7 @@ FIELDS = "subject,activity code,timestamp_ns,x,y,z;"
 
 
 def is_wisdm_file(name: str) -> bool:
+    """Whether a file name is a WISDM raw file's (``data_1600_accel_phone.txt``)."""
     return FILE_PATTERN.match(name) is not None
 
 
@@ -150,6 +151,7 @@ class _AccelerometerUnit:
         self.first: tuple[str, Path, float] | None = None
 
     def add(self, parsed: _Parsed) -> None:
+        """Judge one accelerometer file's unit; one that disagrees with the first is an error."""
         values, path = parsed[2], parsed[4]
         norms = np.linalg.norm(values[np.isfinite(values).all(axis=1)], axis=1)
         median = float(np.median(norms)) if norms.size else float("nan")
@@ -168,9 +170,11 @@ class _AccelerometerUnit:
 
     @property
     def unit(self) -> str:
+        """The files' unit (the documented m/s^2 when no file could tell)."""
         return UNITS["acc"] if self.first is None else self.first[0]
 
     def notes(self) -> list[str]:
+        """A note when the files are read in another unit than the documented one."""
         if self.first is None or self.first[0] == UNITS["acc"]:
             return []
         return [
