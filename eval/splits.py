@@ -154,7 +154,13 @@ def build_cross_split(
             f"{ds.name} at {ds.rate_hz:g} Hz; give the same rate (--test-rate for a CSV)"
         )
     task = transforms.spec.task()
-    train_ds, test_ds = task.cut(ds), _prefixed(task.cut(test_ds), test_ds.name)
+    test_task, _ = task.fit_to(test_ds)  # e.g. MobiAct's WAL -> the run's wlk
+    if test_task.activities != task.activities:
+        raise DataFormatError(
+            f"--test-data {test_ds.name} cannot give the run's activities "
+            f"{list(task.activities)} (it has {list(test_ds.activities)})"
+        )
+    train_ds, test_ds = task.cut(ds), _prefixed(test_task.cut(test_ds), test_ds.name)
     both = train_ds.replace(
         recordings=train_ds.recordings + test_ds.recordings,
         subjects={**train_ds.subjects, **test_ds.subjects},

@@ -93,3 +93,24 @@ def test_the_baselines_run_on_a_mapped_task_without_genders(tmp_path, capsys) ->
     assert summary["transforms"][0]["name"] == "resample-10hz"
     assert baselines_cli.main([*argv, "--activities", "wlk=walk"]) == 2  # another task
     assert "task.activities" in capsys.readouterr().err
+
+
+def test_a_profiled_dataset_fits_the_default_tasks_without_flags() -> None:
+    mobifall = load_dataset("embedded-mobifall:users=4,long_s=6,short_s=4")
+    task, changes = dysan_task().fit_to(mobifall)
+    assert ("WAL", "wlk") in task.activity_map and "profile" in changes[0]
+    data = task.prepare(mobifall)
+    assert data.train_windows.activities == ("dws", "ups", "wlk", "jog")
+    assert (
+        data.train_windows.channels
+        == dysan_task().prepare(load_dataset(TINY)).train_windows.channels
+    )
+    wisdm = load_dataset("embedded-wisdm:users=4,long_s=40,short_s=4")
+    task, changes = msda_task().fit_to(wisdm)
+    assert task.activities == ("stairs", "wlk", "jog") and "no direction" in changes[-1]
+    assert task.split == "time" and "no trial" in changes[0]
+    prepared = task.prepare(wisdm, require=("activity", "subject"))  # no genders: fine
+    assert prepared.train["x"].shape[-1] == 2
+    assert np.array_equal(prepared.attribute_std, np.ones(3))  # nothing known, no warning
+    same, unchanged = dysan_task().fit_to(load_dataset(TINY))
+    assert same == dysan_task() and unchanged == []

@@ -109,10 +109,14 @@ def task_from_args(args: argparse.Namespace, base: Task) -> Task:
 def load_task(
     args: argparse.Namespace, base: Task, *, require: Sequence[str] = LABELS
 ) -> tuple[Task, Dataset, TaskData]:
-    """The command line's task (``base`` with the dataset flags), its dataset, and the
-    prepared windows (``require``: the labels the method uses)."""
+    """The command line's task (``base`` with the dataset flags, fitted to the dataset's
+    profile: :meth:`Task.fit_to`), its dataset, and the prepared windows (``require``:
+    the labels the method uses)."""
     task = task_from_args(args, base)
     ds = task.load(progress=True)
+    task, changes = task.fit_to(ds)
+    for change in changes:
+        print(f"task: {change}")
     return task, ds, task.prepare(ds, require=require)
 
 

@@ -78,6 +78,45 @@ class Task:
             self.data, subjects=self.subjects, rate_hz=self.rate_hz, progress=progress
         )
 
+    def fit_to(self, ds: Dataset) -> tuple[Task, list[str]]:
+        """This task as ``ds`` can give it, and what was changed (say it to the user).
+
+        When the task names activities the data lacks and has no mapping of its own, the
+        dataset profile's mapping onto MotionSense's codes is used (MobiAct's WAL -> wlk,
+        WISDM's walking -> wlk); data whose stairs have no direction (WISDM) gives one
+        ``stairs`` activity in place of ``dws`` and ``ups``; data with one recording per
+        user and activity (WISDM) has no trial to hold out, so the trial split becomes the
+        time split. Otherwise the task is as is.
+        """
+        changes: list[str] = []
+        task = self
+        trials: dict[tuple[str, str], set[str]] = {}
+        for r in ds.recordings:
+            trials.setdefault((r.subject, r.activity), set()).add(r.trial)
+        if self.split == "trial" and trials and max(map(len, trials.values())) == 1:
+            task = dataclasses.replace(self, split="time")
+            changes.append("one recording per user and activity, so no trial to hold out: "
+                           "the time split holds out the last part of each recording")  # fmt: skip
+        if task.activity_map or all(a in ds.activities for a in task.activities):
+            return task, changes
+        profile = dict(ds.description.get("profile", {}).get("activity_map", {}))
+        mapping = {k: v for k, v in profile.items() if k in ds.activities}
+        names = set(mapping.get(a, a) for a in ds.activities)
+        activities = list(task.activities)
+        if mapping:
+            shown = ", ".join(f"{k}={v}" for k, v in mapping.items())
+            changes.append(f"activities mapped by the dataset's profile: {shown}")
+        if {"dws", "ups"} <= set(activities) - names and "stairs" in names:
+            at = min(activities.index("dws"), activities.index("ups"))
+            activities = [a for a in activities if a not in ("dws", "ups")]
+            activities.insert(at, "stairs")
+            changes.append("the data's stairs have no direction: one 'stairs' activity "
+                           "replaces dws and ups")  # fmt: skip
+        fitted = dataclasses.replace(
+            task, activities=tuple(activities), activity_map=tuple(mapping.items())
+        )
+        return fitted, changes
+
     def cut(self, ds: Dataset) -> Dataset:
         """``ds`` with its activities renamed by ``activity_map`` and only this task's
         activities and channels; an error names what the data lacks and the flag."""
@@ -114,9 +153,7 @@ class Task:
         train_ds, test_ds = split_dataset(ds, self.split, **split_kwargs)
         train_w, test_w = window_pair(self, ds, train_ds, test_ds, self.split)
         scaler = fit_scaler(self.scaling, train_w.x, channels=train_w.channels)
-        mean = np.nanmean(train_w.attributes, axis=0)
-        std = np.nanstd(train_w.attributes, axis=0)
-        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, std, 1.0)
+        mean, std = attribute_statistics(train_w.attributes)
         return TaskData(
             task=self,
             train=_arrays(train_w, scaler, mean, std, ds.name, require),
@@ -144,6 +181,19 @@ def msda_task(**overrides: Any) -> Task:
     base = dict(activities=DYSAN_ACTIVITIES, channels=MSDA_CHANNELS, window=128, stride=10,
                 split="trial", scaling="standard")  # fmt: skip
     return Task(**(base | overrides))
+
+
+def attribute_statistics(attributes_Nx3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each attribute over the windows where it is known; 0 and 1 for
+    one never known (e.g. WISDM, which records no body measures) or constant."""
+    known = np.isfinite(attributes_Nx3).any(axis=0)
+    if known.all():
+        mean, std = np.nanmean(attributes_Nx3, axis=0), np.nanstd(attributes_Nx3, axis=0)
+    else:  # nanmean would warn on the columns never known
+        mean, std = np.zeros(len(known)), np.ones(len(known))
+        mean[known] = np.nanmean(attributes_Nx3[:, known], axis=0)
+        std[known] = np.nanstd(attributes_Nx3[:, known], axis=0)
+    return mean, np.where(std > 0, std, 1.0)
 
 
 def parse_activity_spec(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
