@@ -39,7 +39,7 @@ from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import TaskData, dysan_task, msda_task
 from jaxpriv.run import check_identity, run_metadata
 from jaxpriv.run_io import format_table, write_json_atomic, write_text_atomic
-from train import add_task_arguments, task_from_args, task_identity
+from train import add_task_arguments, load_task, task_identity
 
 PRESETS = {"msda": msda_task, "dysan": dysan_task}  # the data spec compared under
 DEFAULT_TRANSFORMS = "resample:10,resample:5,ssa:2,ssa:1"  # MSDA's Table 2
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.sample < 1:
             raise ValueError(f"--sample must be >= 1, got {args.sample}")
-        task = task_from_args(args, PRESETS[args.preset]())
-        ds = task.load(progress=True)
-        data = task.prepare(ds, require=("activity", "subject"))
+        task, ds, data = load_task(args, PRESETS[args.preset](), require=("activity", "subject"))
         window = data.train_windows.window
         specs = baselines.parse_transforms(
             args.transforms, rate_hz=ds.rate_hz, window=window, ssa_window=args.ssa_window
