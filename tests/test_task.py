@@ -114,3 +114,15 @@ def test_a_profiled_dataset_fits_the_default_tasks_without_flags() -> None:
     assert np.array_equal(prepared.attribute_std, np.ones(3))  # nothing known, no warning
     same, unchanged = dysan_task().fit_to(load_dataset(TINY))
     assert same == dysan_task() and unchanged == []
+
+
+def test_accelerometer_only_data_drops_the_rotation_channels_unless_chosen() -> None:
+    watch = load_dataset("embedded-wisdm:users=4,long_s=40,short_s=4,sensors=acc")
+    task, changes = msda_task().fit_to(watch)
+    assert task.channels == ("|userAcceleration+gravity|",) and "no gyroscope" in changes[0]
+    assert task.split == "time"  # the earlier changes are kept
+    assert task.prepare(watch, require=("activity",)).train["x"].shape[-1] == 1
+    assert dysan_task().fit_to(watch)[0].channels == ("userAcceleration.*",)
+    chosen, _ = dysan_task().fit_to(watch, fixed=("channels",))
+    with pytest.raises(DataFormatError, match="--channels"):
+        chosen.prepare(watch)

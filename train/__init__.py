@@ -114,7 +114,8 @@ def load_task(
     the labels the method uses)."""
     task = task_from_args(args, base)
     ds = task.load(progress=True)
-    task, changes = task.fit_to(ds)
+    chosen = [name for name in ("activities", "channels") if getattr(args, name, None)]
+    task, changes = task.fit_to(ds, fixed=chosen)
     for change in changes:
         print(f"task: {change}")
     return task, ds, task.prepare(ds, require=require)

@@ -78,26 +78,38 @@ class Task:
             self.data, subjects=self.subjects, rate_hz=self.rate_hz, progress=progress
         )
 
-    def fit_to(self, ds: Dataset) -> tuple[Task, list[str]]:
-        """This task as ``ds`` can give it, and what was changed (say it to the user).
+    def fit_to(self, ds: Dataset, *, fixed: Sequence[str] = ()) -> tuple[Task, list[str]]:
+        """This task as ``ds`` can give it, and what was changed (say it to the user);
+        ``fixed``: what the user chose (``"activities"``, ``"channels"``), never changed.
 
         When the task names activities the data lacks and has no mapping of its own, the
         dataset profile's mapping onto MotionSense's codes is used (MobiAct's WAL -> wlk,
         WISDM's walking -> wlk); data whose stairs have no direction (WISDM) gives one
         ``stairs`` activity in place of ``dws`` and ``ups``; data with one recording per
         user and activity (WISDM) has no trial to hold out, so the trial split becomes the
-        time split. Otherwise the task is as is.
+        time split; data without a gyroscope (a watch's accelerometer) drops the channels
+        made of ``rotationRate``. Otherwise the task is as is.
         """
         changes: list[str] = []
         task = self
+        rotation = [c for c in self.channels if "rotationRate" in c]
+        no_gyro = not any(c.startswith("rotationRate") for c in ds.channels)
+        if "channels" not in fixed and no_gyro and 0 < len(rotation) < len(self.channels):
+            kept = tuple(c for c in self.channels if c not in rotation)
+            task = dataclasses.replace(task, channels=kept)
+            changes.append(f"no gyroscope in the data: channels {list(kept)} only")
         trials: dict[tuple[str, str], set[str]] = {}
         for r in ds.recordings:
             trials.setdefault((r.subject, r.activity), set()).add(r.trial)
         if self.split == "trial" and trials and max(map(len, trials.values())) == 1:
-            task = dataclasses.replace(self, split="time")
+            task = dataclasses.replace(task, split="time")
             changes.append("one recording per user and activity, so no trial to hold out: "
                            "the time split holds out the last part of each recording")  # fmt: skip
-        if task.activity_map or all(a in ds.activities for a in task.activities):
+        if (
+            "activities" in fixed
+            or task.activity_map
+            or all(a in ds.activities for a in task.activities)
+        ):
             return task, changes
         profile = dict(ds.description.get("profile", {}).get("activity_map", {}))
         mapping = {k: v for k, v in profile.items() if k in ds.activities}
