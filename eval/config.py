@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxpriv.classify import ClassifierConfig
+from jaxpriv.classify import ClassifierConfig, StrongConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Sizes of attackers and samples, and DySan's online-phase settings."""
+    """Sizes of attackers and samples, where the strong attacker is spent, and DySan's
+    online-phase settings."""
 
     cnn: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
     rf_trees: int = 100
     rf_max_depth: int | None = None
+    strong: StrongConfig = dataclasses.field(default_factory=StrongConfig)
+    # The staged plan (eval.attack_plan): "staged" trains the strong family for raw data,
+    # the transforms near the cheap attackers' privacy-utility front and the online
+    # policies' sanitizers; "all" for every transform; "cheap" for none.
+    attackers: str = "staged"
+    strong_transforms: int | None = None  # None: every transform within front_margin
+    front_margin: float = 0.02  # accuracy (both axes) from the front still counted "near"
+    policy_min_share: float = 0.05  # dynamic policy: sanitizers releasing this share of chunks
+    strong_roles: tuple[str, ...] = ("privacy",)  # tasks the strong family attacks
+    weak_margin: float = 0.02  # warn when a verdict's family is this far below the best on raw
+    execution: str = "auto"  # network attackers: auto (CPU: one by one), vmap, sequential
     bootstrap: int = 2000  # resamples of users for every confidence interval
     # DTW: windows per transform for the raw-vs-released distance, and per user for the
     # k-NN rank (queries: released test windows; references: raw training windows).
@@ -36,6 +48,7 @@ PRESETS: dict[str, EvalConfig] = {
     "quick": EvalConfig(
         cnn=ClassifierConfig(features=(16, 32, 32), dense=32, steps=400, batch_size=64),
         rf_trees=60,
+        strong=StrongConfig(features=(32, 48, 64), pool=True, max_steps=3000, patience=4),
     ),
     # The calibration's classifier (docs/calibration.md); an accelerator helps for many variants.
     "full": EvalConfig(
@@ -49,6 +62,15 @@ PRESETS: dict[str, EvalConfig] = {
     "test": EvalConfig(
         cnn=ClassifierConfig(features=(8, 8), dense=8, steps=30, batch_size=32),
         rf_trees=10,
+        strong=StrongConfig(
+            features=(8, 8),
+            kernels=(5, 3),
+            pool=True,
+            batch_size=32,
+            max_steps=40,
+            eval_every=20,
+            patience=1,
+        ),
         bootstrap=200,
         dtw_pairs=8,
         dtw_queries_per_user=2,

@@ -3,6 +3,10 @@
 Evaluators ask the context for predictions (``split, task, family, mode``) and
 window features; each is computed the first time it is asked for and reused,
 so e.g. the online-selection evaluator reuses the privacy evaluator's attackers.
+
+A staged family (``strong``) is trained only for the transforms the staged plan
+selects (:mod:`eval.attack_plan`); its predictions are ``UNJUDGED`` (-1) for the
+others, and :meth:`EvalContext.judged` says which transforms it judged.
 """
 
 from __future__ import annotations
@@ -17,14 +21,25 @@ from typing import Any
 
 import numpy as np
 
-from eval.attackers import FAMILIES, MODES, cnn_attack, features_of, rf_attack
+from eval import attack_plan
+from eval.attackers import ALL_FAMILIES, MODES, REGISTRY, UNJUDGED, AttackData, features_of
 from eval.config import EvalConfig
 from eval.splits import TASKS, EvalSplit
+from eval.strong_attacker import own_split
 from eval.transforms import TransformSet
 
 
 def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _unseen_test_users(s: EvalSplit) -> bool:
+    """No test user among the training users (held-out users, another dataset's)."""
+
+    def names(w):
+        return {w.subjects[i] for i in np.unique(w.subject)}
+
+    return not names(s.train) & names(s.test)
 
 
 @dataclasses.dataclass
@@ -39,8 +54,12 @@ class EvalContext:
     log: Callable[[str], None] = _print
     _predictions: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
     _features: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
+    _data: dict[tuple, AttackData] = dataclasses.field(default_factory=dict)
+    _plans: dict[tuple, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    info: dict[tuple, dict[str, Any]] = dataclasses.field(default_factory=dict)
     started: float = dataclasses.field(default_factory=time.perf_counter)
     planned_attacks: int = 0  # attacker sets the selected evaluators will ask for (for ETA)
+    policies_planned: bool = True  # the online evaluator runs: cover its policies' choices
     _attack_seconds: float = 0.0
 
     @contextmanager
@@ -62,29 +81,118 @@ class EvalContext:
                 self._features[key] = features_of(x, self.rate_hz, s.train.channels)
         return self._features[key]
 
+    def attack_data(self, split: str, task: str) -> AttackData:
+        """What every family of ``(split, task)`` is fitted and tested on."""
+        if (split, task) not in self._data:
+            s = self.splits[split]
+            y, valid, k = s.labels(task, "train")
+            self._data[(split, task)] = AttackData(
+                s.released_train, y, valid, s.released_test, k,
+                features=lambda side: self.features(split, side),
+                own_split=own_split(
+                    s.train, _unseen_test_users(s), y, valid,
+                    fraction=self.config.strong.validation_fraction,
+                    seed=self._seed(split, task, "validation"),
+                ),
+            )  # fmt: skip
+        return self._data[(split, task)]
+
+    def _seed(self, *key: str) -> int:
+        # Distinct per attacker set and reproducible (str hashes are salted per process).
+        return self.seed + zlib.crc32("/".join(key).encode()) % 10_000
+
+    def selected(self, split: str, task: str, family: str, mode: str) -> np.ndarray:
+        """``(V,)`` bool: the transforms ``family`` is trained for (the staged plan)."""
+        num = len(self.transforms)
+        cfg = self.config
+        if not REGISTRY[family].staged:
+            return np.ones(num, bool)
+        if TASKS[task] not in cfg.strong_roles or cfg.attackers == "cheap":
+            return np.zeros(num, bool)
+        if cfg.attackers == "all" or mode == "static":  # static: one model on raw data
+            return np.ones(num, bool)
+        return self.plan(split, task)[0]
+
+    def plan(self, split: str, task: str) -> tuple[np.ndarray, dict[str, Any]]:
+        """The staged plan of ``(split, task)``: ``(selected_V, why)``."""
+        if (split, task) not in self._plans:
+            if self.config.attackers not in attack_plan.PLANS:
+                raise ValueError(f"attackers must be one of {attack_plan.PLANS}")
+            utility = self._cheap_best(split, "activity", utility=True)
+            leakage = self._cheap_best(split, task, utility=False)
+            policies = None
+            if split == "subject" and task == "gender" and self.policies_planned:
+                policies = self._policy_choices()
+            selected, why = attack_plan.staged_selection(
+                len(self.transforms), utility, leakage, margin=self.config.front_margin,
+                count=self.config.strong_transforms, policies=policies,
+            )  # fmt: skip
+            self._plans[(split, task)] = {"selected": selected, "why": why}
+        p = self._plans[(split, task)]
+        return p["selected"], p["why"]
+
+    def plans(self) -> dict[str, dict[str, Any]]:
+        """Every staged plan made, by ``split/task`` (JSON-able)."""
+        return {
+            f"{s}/{t}": {"selected": [int(v) for v in np.flatnonzero(p["selected"])], **p["why"]}
+            for (s, t), p in self._plans.items()
+        }
+
+    def _cheap_best(self, split: str, task: str, *, utility: bool) -> np.ndarray:
+        """Per transform, the best cheap family's adaptive accuracy (utility) or privacy gap."""
+        s = self.splits[split]
+        y, valid, _ = s.labels(task, "test")
+        chance = attack_plan.chance_level(task, y[valid])
+        best = np.zeros(len(self.transforms))
+        for family in (n for n in ALL_FAMILIES if not REGISTRY[n].staged):
+            pred = self.predictions(split, task, family, "adaptive")[:, valid]
+            acc = (pred == y[valid]).mean(axis=1)
+            best = np.maximum(best, acc if utility else np.abs(acc - chance))
+        return best
+
+    def _policy_choices(self) -> dict[str, list[int]] | None:
+        """The sanitizers DySan's online policies would release (as the online evaluator
+        chooses them: against the cheap CNN, activity scored with the true labels)."""
+        from eval.evaluators.online import SELECTOR, calibration_mask
+        from jaxpriv import online
+
+        if self.transforms.method != "dysan" or len(self.transforms) < 3:
+            return None
+        cfg, test = self.config, self.splits["subject"].test
+        stream = ~calibration_mask(test, cfg.calibration_fraction) & (test.gender >= 0)
+        chunk, chunk_user = online.chunk_ids(
+            test.subject[stream], (test.recording * 10**7 + test.start)[stream], cfg.chunk
+        )
+        act = self.predictions("subject", "activity", SELECTOR, "adaptive")[1:, stream]
+        gen = self.predictions("subject", "gender", SELECTOR, "adaptive")[1:, stream]
+        return attack_plan.policy_sanitizers(
+            act == test.activity[stream], gen == test.gender[stream], chunk, chunk_user,
+            weights=(cfg.weight_activity, cfg.weight_gender), min_share=cfg.policy_min_share,
+        )  # fmt: skip
+
+    def judged(self, split: str, task: str, family: str, mode: str) -> np.ndarray:
+        """``(V,)`` bool: the transforms ``family``'s predictions exist for."""
+        return (self.predictions(split, task, family, mode) != UNJUDGED).any(axis=1)
+
     def predictions(self, split: str, task: str, family: str, mode: str) -> np.ndarray:
-        """Predicted test labels ``(V, M)`` of ``family`` ``mode`` attackers for ``task``."""
+        """Predicted test labels ``(V, M)`` of ``family`` ``mode`` attackers for ``task``
+        (``UNJUDGED`` rows for the transforms a staged family was not trained for)."""
         key = (split, task, family, mode)
         if key in self._predictions:
             return self._predictions[key]
         s = self.splits[split]
-        y, valid, k = s.labels(task, "train")
-        # Distinct per attacker set and reproducible (str hashes are salted per process).
-        seed = self.seed + zlib.crc32("/".join(key).encode()) % 10_000
-        fits = 1 if mode == "static" else len(self.transforms)
+        selected = self.selected(split, task, family, mode)
+        data = self.attack_data(split, task)
+        fits = int(selected.any()) if mode == "static" else int(selected.sum())
         t0 = time.perf_counter()
         with self.step(f"{fits} {family.upper()} {task} model(s), {mode}, {s.threat}"):
-            if family == "cnn":
-                pred = cnn_attack(
-                    s.released_train, y, valid, s.released_test, k,
-                    mode=mode, cfg=self.config.cnn, seed=seed,
-                )  # fmt: skip
-            else:
-                pred = rf_attack(
-                    self.features(split, "train"), y, valid, self.features(split, "test"),
-                    mode=mode, cfg=self.config, seed=seed,
-                )  # fmt: skip
+            pred, info = REGISTRY[family].attack(
+                data, selected, mode=mode, cfg=self.config, seed=self._seed(*key),
+                execution=self.config.execution,
+            )  # fmt: skip
         self._predictions[key] = pred
+        if info:
+            self.info[key] = info
         self._attack_seconds += time.perf_counter() - t0
         done = len(self._predictions)
         if done < self.planned_attacks:
@@ -92,13 +200,18 @@ class EvalContext:
             self.log(f"  attacker sets: {done}/{self.planned_attacks}, ~{left / 60:.1f} min left")
         return pred
 
-    def plan_attacks(self, roles: set[str]) -> None:
-        """Count the attacker sets evaluators of ``roles`` (utility, privacy) will need."""
+    def plan_attacks(self, evaluators: set[str]) -> None:
+        """Count the attacker sets the selected evaluators will need (for the ETA); the
+        online policies are covered by the plan only when the online evaluator runs."""
+        roles = {"utility", "privacy"} & evaluators
+        self.policies_planned = "online" in evaluators
         self.planned_attacks = sum(
-            len(FAMILIES) * len(MODES)
+            len(MODES)
             for split in self.splits.values()
             for task in split.tasks()
+            for family in ALL_FAMILIES
             if TASKS[task] in roles
+            and (not REGISTRY[family].staged or TASKS[task] in self.config.strong_roles)
         )
 
     def describe(self) -> dict[str, Any]:

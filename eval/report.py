@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.attackers import REGISTRY
 from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records_of, find
 from eval.report_figures import make_figures
@@ -25,6 +26,14 @@ def _pct(x: float | None) -> str:
 def _one(records: list[dict], **where: Any) -> dict | None:
     hits = find(records, **where)
     return hits[0] if hits else None
+
+
+def _judged_by(best: dict | None) -> str:
+    """Which family won a strongest figure, and "cheap only" when the strong family did not
+    judge it."""
+    if not best:
+        return ""
+    return best["attacker"] + (" (cheap only)" if best.get("cheap_only") else "")
 
 
 def headline_rows(ctx: EvalContext, results: dict[str, Any]) -> list[dict[str, str]]:
@@ -48,6 +57,7 @@ def headline_rows(ctx: EvalContext, results: dict[str, Any]) -> list[dict[str, s
                 "activity (retrained)": _pct(act and act["accuracy"]),
                 "gender (static)": _pct(g_static and g_static["accuracy"]),
                 "gender (adaptive)": _pct(gen and gen["accuracy"]),
+                "gender judged by": _judged_by(gen),
                 "gender 95% CI": (
                     f"{_pct(gen['ci']['low'])}-{_pct(gen['ci']['high'])} ({gen['users']} users)"
                     if gen
@@ -126,6 +136,7 @@ def write_report(
         "results": results,
         "headline": rows,
         "targets": targets(ctx, results),
+        "families": {n: f.about for n, f in REGISTRY.items()},
         "versions": versions(),
     }
     figs = make_figures(ctx, results, out)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from eval.attackers import ALL_FAMILIES
 from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records_of, find
 from eval.evaluators.replacement import markdown as replacement_markdown
+from eval.transforms import RAW
 from jaxpriv.run_io import format_table
 
 HEADLINE_COLUMNS = (
@@ -17,6 +19,7 @@ HEADLINE_COLUMNS = (
     "activity (retrained)",
     "gender (static)",
     "gender (adaptive)",
+    "gender judged by",
     "gender 95% CI",
     "identity (adaptive)",
     "MSE",
@@ -48,40 +51,111 @@ def _splits(summary: dict[str, Any]) -> list[str]:
     return ["## Splits", "", format_table(rows, cols), "", *warnings, ""]
 
 
+def _raw_strength(records: list[dict], split: str, task: str, mode: str) -> dict[str, float]:
+    return {
+        r["family"]: r["accuracy"]
+        for r in find(records, split=split, task=task, mode=mode, transform=RAW)
+        if r["family"] != "strongest"
+    }
+
+
+def _judged(best: dict) -> str:
+    return ", ".join(best["judged_by"]) + (" (cheap only)" if best.get("cheap_only") else "")
+
+
 def _attack_tables(records: list[dict], names: tuple[str, ...]) -> list[str]:
+    """One table per (split, task): each family's accuracy, static and adaptive, with its
+    accuracy on raw data in the column's header (its strength), the strongest adaptive
+    attacker, which family won and which families judged the transform."""
     lines = []
     keys = sorted({(r["split"], r["threat"], r["task"]) for r in records})
     for split, threat, task in keys:
+        families = [f for f in ALL_FAMILIES if find(records, split=split, task=task, family=f)]
+        raw = {m: _raw_strength(records, split, task, m) for m in ("static", "adaptive")}
+        header = {
+            (f, m): f"{f} {m}" + (f" (raw {_pct(raw[m][f])})" if f in raw[m] else "")
+            for f in families
+            for m in ("static", "adaptive")
+        }
         rows = []
         for name in names:
             row: dict[str, Any] = {"transform": name}
-            for family in ("cnn", "rf", "strongest"):
+            for family in families:
                 for mode in ("static", "adaptive"):
                     hit = find(records, split=split, task=task, family=family, mode=mode,
                                transform=name)  # fmt: skip
-                    if hit:
-                        row[f"{family} {mode}"] = _pct(hit[0]["accuracy"])
+                    row[header[(family, mode)]] = _pct(hit[0]["accuracy"]) if hit else "-"
             best = find(records, split=split, task=task, family="strongest", mode="adaptive",
                         transform=name)  # fmt: skip
             if best:
                 b = best[0]
-                row["adaptive: by"] = b["attacker"]
+                row["strongest adaptive"] = _pct(b["accuracy"])
+                row["won by"] = b["attacker"]
+                row["judged by"] = _judged(b)
                 row["balanced acc"] = _pct(b["balanced_accuracy"])
                 row["macro-F1"] = _pct(b["macro_f1"])
                 row["per-user 95% CI"] = f"{_pct(b['ci']['low'])}-{_pct(b['ci']['high'])}"
                 chance = b["chance"]
             rows.append(row)
         cols = [
-            "transform", "cnn static", "cnn adaptive", "rf static", "rf adaptive",
-            "strongest adaptive", "adaptive: by", "balanced acc", "macro-F1", "per-user 95% CI",
+            "transform", *header.values(), "strongest adaptive", "won by", "judged by",
+            "balanced acc", "macro-F1", "per-user 95% CI",
         ]  # fmt: skip
+        strength = ", ".join(f"{f} {_pct(a)}%" for f, a in raw["adaptive"].items())
         lines += [
             f"### {task}: {threat} (split `{split}`; chance {_pct(chance)}%)",
+            "",
+            f"Attacker strength, adaptive, on raw data: {strength}. `-`: the family was not "
+            "trained for that transform (staged plan).",
             "",
             format_table(rows, cols),
             "",
         ]
     return lines
+
+
+def _attackers(privacy: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The staged plan, the strong family's training and the weak-attacker warnings."""
+    names = [t["name"] for t in summary["transforms"]]
+    lines = ["## Attacker families and where they were spent", ""]
+    lines += [f"- **{n}**: {about}" for n, about in summary.get("families", {}).items()]
+    plans = privacy.get("plans", {})
+    if plans:
+        lines += [
+            "",
+            "The strong family was trained for these transforms (the staged plan: raw data, "
+            "the transforms near the cheap attackers' privacy-utility front, the online "
+            "policies' sanitizers); every other transform was judged by the cheap families "
+            "only, and its figures are marked `cheap only`.",
+            "",
+        ]
+        for where, plan in plans.items():
+            why = [
+                f"{reason}: {', '.join(names[v] for v in plan[reason])}"
+                for reason in plan
+                if reason not in ("selected", "front_distance") and plan[reason]
+            ]
+            lines.append(f"- `{where}` ({len(plan['selected'])} transforms): {'; '.join(why)}")
+    training = privacy.get("training", {})
+    if training:
+        lines += ["", "Strong attackers' training (early stopping on their own validation rows):"]
+        lines.append("")
+        for where, info in training.items():
+            if "steps" not in info:
+                continue
+            stopped = sum(s < summary["config"]["strong"]["max_steps"] for s in info["steps"])
+            lines.append(
+                f"- `{where}`: {len(info['steps'])} model(s), best step "
+                f"{min(info['best_step'])}-{max(info['best_step'])}, stopped early "
+                f"{stopped}/{len(info['steps'])}, validation accuracy "
+                f"{_pct(min(info['val_accuracy']))}-{_pct(max(info['val_accuracy']))}%"
+            )
+    warnings = privacy.get("warnings", [])
+    lines += ["", "Weak-attacker warnings (a verdict's families all more than "
+              f"{100 * summary['config']['weak_margin']:.0f} points below the best family on "
+              "raw data):", ""]  # fmt: skip
+    lines += [f"- **warning**: {w}" for w in warnings] or ["- none"]
+    return [*lines, ""]
 
 
 def _online(online: dict[str, Any]) -> list[str]:
@@ -215,7 +289,8 @@ def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
         f"{summary['elapsed_s'] / 60:.1f} min.",
         "- **static** = trained on raw training data, applied to released test data; "
         "**adaptive** = retrained on the released training data (the headline privacy "
-        "numbers). **strongest** = the better of the CNN and the random forest.",
+        "numbers). **strongest** = the best of the attacker families that judged the "
+        "transform (`cnn`, `rf`, and `strong` where the staged plan trained it).",
     ]
     if diverged:
         lines.append(f"- Diverged during training (kept, flagged): {', '.join(diverged)}.")
@@ -237,9 +312,10 @@ def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
             ["target", "selection", "activity", "raw_activity", "gender", "met"],
         ),
         "",
-        "## Attackers and utility models in detail",
-        "",
     ]
+    if "privacy" in results:
+        lines += _attackers(results["privacy"], summary)
+    lines += ["## Attackers and utility models in detail", ""]
     lines += _attack_tables(records, ctx.transforms.names)
     if "online" in results:
         lines += _online(results["online"])

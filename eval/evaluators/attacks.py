@@ -1,11 +1,18 @@
 """``utility`` (activity) and ``privacy`` (gender, identity) evaluators.
 
-For every split, task, attacker family (CNN, RF) and mode (static, adaptive),
-and for every transform: accuracy, balanced accuracy, macro-F1, the privacy
-gap |accuracy - chance|, and per-user accuracies (vmapped over users) with a
-bootstrap confidence interval over users. A ``strongest`` row per transform
-and mode keeps the family with the higher accuracy: for privacy that is the
-attacker to fear, for utility the best model the app could use.
+For every split, task, attacker family (CNN, RF, and the staged strong family
+where the plan trained it) and mode (static, adaptive), and for every transform
+a family judged: accuracy, balanced accuracy, macro-F1, the privacy gap
+|accuracy - chance|, and per-user accuracies (vmapped over users) with a
+bootstrap confidence interval over users. A ``strongest`` row per transform and
+mode keeps the family with the higher accuracy (``attacker``) and lists the
+families that judged it (``judged_by``; ``cheap_only`` when the strong family
+applied to the task but was not trained for the transform): for privacy that
+is the attacker to fear, for utility the best model the app could use.
+
+Attacker strength: each family's accuracy on the raw data (``strength``), and a
+warning when an adaptive privacy verdict was decided by families all more than
+``weak_margin`` below the best family on raw data (too weak to judge it).
 
 Chance is 1/2 for gender (the slides' |P(correct) - 1/2|), and the majority
 class's share of the test windows for activity and identity (what a constant
@@ -19,18 +26,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from eval.attackers import FAMILIES, MODES
+from eval.attack_plan import chance_level
+from eval.attackers import ALL_FAMILIES, MODES, REGISTRY
 from eval.context import EvalContext
 from eval.evaluators import register
 from eval.splits import TASKS
+from eval.transforms import RAW
 from jaxpriv import metrics
 
-
-def chance_level(task: str, y_N: np.ndarray) -> float:
-    """The accuracy of a guess that ignores the data."""
-    if task == "gender":
-        return 0.5
-    return float(np.bincount(y_N).max() / len(y_N)) if len(y_N) else float("nan")
+__all__ = ["attack_records", "chance_level", "find", "strength", "weak_verdicts"]
 
 
 def score(
@@ -63,8 +67,17 @@ def score(
     }
 
 
+def families_for(ctx: EvalContext, task: str) -> list[str]:
+    """The families that attack ``task``: the cheap ones, and staged ones for their roles."""
+    cfg = ctx.config
+    return [
+        f for f in ALL_FAMILIES
+        if not REGISTRY[f].staged or (TASKS[task] in cfg.strong_roles and cfg.attackers != "cheap")
+    ]  # fmt: skip
+
+
 def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
-    """One record per (split, task of ``role``, family + "strongest", mode, transform)."""
+    """One record per (split, task of ``role``, family + "strongest", mode, judged transform)."""
     records = []
     key = jax.random.key(ctx.seed)
     for split_name, split in ctx.splits.items():
@@ -75,11 +88,16 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
             y, valid, k = split.labels(task, "test")
             y, user = y[valid], split.test.subject[valid]
             chance = chance_level(task, y)
+            families = families_for(ctx, task)
             for mode in MODES:
                 best: dict[int, dict[str, Any]] = {}
-                for family in FAMILIES:
+                judged_by: dict[int, list[str]] = {}
+                for family in families:
                     pred = ctx.predictions(split_name, task, family, mode)[:, valid]
+                    judged = ctx.judged(split_name, task, family, mode)
                     for v, name in enumerate(ctx.transforms.names):
+                        if not judged[v]:
+                            continue
                         key, sub = jax.random.split(key)
                         rec = {
                             "split": split_name,
@@ -93,25 +111,109 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
                         }
                         rec["per_user"]["users"] = [user_names[u] for u in rec["per_user"]["users"]]
                         records.append(rec)
+                        judged_by.setdefault(v, []).append(family)
                         if v not in best or rec["accuracy"] > best[v]["accuracy"]:
                             best[v] = rec
+                staged = [f for f in families if REGISTRY[f].staged]
                 records += [
-                    {**rec, "family": "strongest", "attacker": rec["family"]}
-                    for _, rec in sorted(best.items())
+                    {
+                        **rec,
+                        "family": "strongest",
+                        "attacker": rec["family"],
+                        "judged_by": judged_by[v],
+                        "cheap_only": any(f not in judged_by[v] for f in staged),
+                    }
+                    for v, rec in sorted(best.items())
                 ]
     return records
+
+
+def strength(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each family's accuracy on the raw data per (split, task, mode), against the best."""
+    rows = []
+    for split, task, mode in sorted({(r["split"], r["task"], r["mode"]) for r in records}):
+        raw = {
+            r["family"]: r["accuracy"]
+            for r in find(records, split=split, task=task, mode=mode, transform=RAW)
+            if r["family"] != "strongest"
+        }
+        if not raw:
+            continue
+        top = max(raw, key=raw.get)
+        rows += [
+            {"split": split, "task": task, "mode": mode, "family": f, "raw_accuracy": acc,
+             "best_family": top, "below_best": raw[top] - acc}
+            for f, acc in raw.items()
+        ]  # fmt: skip
+    return rows
+
+
+def weak_verdicts(records: list[dict[str, Any]], margin: float) -> list[dict[str, Any]]:
+    """Adaptive privacy verdicts that families too weak to judge decided: every family that
+    judged the transform is more than ``margin`` below the best family on raw data.
+
+    (When a stronger family judged the transform too and lost to a weaker one on the
+    release, the verdict already includes the stronger family: no warning.)"""
+    raw = {(s["split"], s["task"], s["mode"], s["family"]): s for s in strength(records)}
+    found: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        if r["family"] != "strongest" or r["mode"] != "adaptive" or r["role"] != "privacy":
+            continue
+        here = [raw.get((r["split"], r["task"], "adaptive", f)) for f in r["judged_by"]]
+        if not here or any(h is None for h in here):
+            continue
+        strongest_here = max(h["raw_accuracy"] for h in here)
+        gap = here[0]["raw_accuracy"] + here[0]["below_best"] - strongest_here
+        if gap <= margin:
+            continue
+        decider = raw[(r["split"], r["task"], "adaptive", r["attacker"])]
+        k = (r["split"], r["task"], r["attacker"])
+        w = found.setdefault(k, {
+            "split": r["split"], "threat": r["threat"], "task": r["task"],
+            "decided_by": r["attacker"], "best_family": decider["best_family"],
+            "decider_raw": decider["raw_accuracy"],
+            "best_raw": decider["raw_accuracy"] + decider["below_best"], "transforms": [],
+        })  # fmt: skip
+        w["transforms"].append(r["transform"])
+    return list(found.values())
+
+
+def describe_weak(w: dict[str, Any]) -> str:
+    """One warning line for :func:`weak_verdicts`' entry."""
+    names = w["transforms"]
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return (
+        f"{w['task']} on {w['threat']} (split {w['split']}): {len(names)} verdict(s) decided "
+        f"by {w['decided_by']}, {100 * (w['best_raw'] - w['decider_raw']):.1f} points below "
+        f"{w['best_family']} on raw data ({100 * w['decider_raw']:.1f}% vs "
+        f"{100 * w['best_raw']:.1f}%): too weak to judge {shown}"
+    )
+
+
+def _result(ctx: EvalContext, role: str) -> dict[str, Any]:
+    records = attack_records(ctx, role)
+    out: dict[str, Any] = {"records": records, "strength": strength(records)}
+    if role == "privacy":
+        weak = weak_verdicts(records, ctx.config.weak_margin)
+        out["weak_verdicts"] = weak
+        out["warnings"] = [describe_weak(w) for w in weak]
+        out["plans"] = ctx.plans()
+        out["training"] = {"/".join(k): v for k, v in ctx.info.items() if TASKS[k[1]] == role}
+        for line in out["warnings"]:
+            ctx.log(f"  warning: {line}")
+    return out
 
 
 @register("utility")
 def utility(ctx: EvalContext) -> dict[str, Any]:
     """Activity recognition: the app's model trained on raw data, and one retrained on releases."""
-    return {"records": attack_records(ctx, "utility")}
+    return _result(ctx, "utility")
 
 
 @register("privacy")
 def privacy(ctx: EvalContext) -> dict[str, Any]:
     """Gender (and, on known users, identity) inference by static and adaptive attackers."""
-    return {"records": attack_records(ctx, "privacy")}
+    return _result(ctx, "privacy")
 
 
 def find(records: list[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
