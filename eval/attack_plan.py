@@ -40,14 +40,18 @@ def chance_level(task: str, y_N: np.ndarray) -> float:
 def front_distance(utility_V: np.ndarray, leakage_V: np.ndarray) -> np.ndarray:
     """How far each point is from the privacy-utility front (more utility, less leakage).
 
-    ``d[v] = max(0, max_u min(utility[u] - utility[v], leakage[v] - leakage[u]))``: the
-    smallest shift of both scores that would leave no other point better on both by more
-    (the additive epsilon indicator). 0 on the front itself.
+    The front is the set of points no other point dominates (at least as useful and as
+    private, better in one). ``d[v] = min over front points f of max(utility[f] -
+    utility[v], leakage[v] - leakage[f], 0)``: the smallest improvement of both scores that
+    would bring ``v`` level with a front point. 0 on the front itself.
     """
     u = np.asarray(utility_V, np.float64)
     leak = np.asarray(leakage_V, np.float64)
-    gain_VxV = np.minimum(u[None, :] - u[:, None], leak[:, None] - leak[None, :])
-    return np.maximum(gain_VxV.max(axis=1), 0.0)
+    geq = (u[:, None] >= u[None, :]) & (leak[:, None] <= leak[None, :])  # [a, b]: a >= b
+    strict = (u[:, None] > u[None, :]) | (leak[:, None] < leak[None, :])
+    front = ~(geq & strict).any(axis=0)
+    gap_VxF = np.maximum(u[front][None, :] - u[:, None], leak[:, None] - leak[front][None, :])
+    return np.maximum(gap_VxF.min(axis=1), 0.0)
 
 
 def near_front(

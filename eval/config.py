@@ -24,6 +24,7 @@ class EvalConfig:
     front_margin: float = 0.02  # accuracy (both axes) from the front still counted "near"
     policy_min_share: float = 0.05  # dynamic policy: sanitizers releasing this share of chunks
     strong_roles: tuple[str, ...] = ("privacy",)  # tasks the strong family attacks
+    strong_modes: tuple[str, ...] = ("adaptive",)  # the headline threat; "static" may be added
     weak_margin: float = 0.02  # warn when a verdict's family is this far below the best on raw
     execution: str = "auto"  # network attackers: auto (CPU: one by one), vmap, sequential
     bootstrap: int = 2000  # resamples of users for every confidence interval
@@ -48,7 +49,7 @@ PRESETS: dict[str, EvalConfig] = {
     "quick": EvalConfig(
         cnn=ClassifierConfig(features=(16, 32, 32), dense=32, steps=400, batch_size=64),
         rf_trees=60,
-        strong=StrongConfig(features=(32, 48, 64), pool=True, max_steps=3000, patience=4),
+        strong=StrongConfig(features=(32, 32, 32), pool=True, max_steps=2000, patience=3),
     ),
     # The calibration's classifier (docs/calibration.md); an accelerator helps for many variants.
     "full": EvalConfig(

@@ -101,13 +101,24 @@ class EvalContext:
         # Distinct per attacker set and reproducible (str hashes are salted per process).
         return self.seed + zlib.crc32("/".join(key).encode()) % 10_000
 
+    def applies(self, family: str, task: str, mode: str) -> bool:
+        """Whether ``family`` attacks ``task`` in ``mode`` at all (staged families: only
+        for the preset's ``strong_roles`` and ``strong_modes``, and not with ``cheap``)."""
+        cfg = self.config
+        if not REGISTRY[family].staged:
+            return True
+        return (
+            TASKS[task] in cfg.strong_roles and mode in cfg.strong_modes
+            and cfg.attackers != "cheap"
+        )  # fmt: skip
+
     def selected(self, split: str, task: str, family: str, mode: str) -> np.ndarray:
         """``(V,)`` bool: the transforms ``family`` is trained for (the staged plan)."""
         num = len(self.transforms)
         cfg = self.config
         if not REGISTRY[family].staged:
             return np.ones(num, bool)
-        if TASKS[task] not in cfg.strong_roles or cfg.attackers == "cheap":
+        if not self.applies(family, task, mode):
             return np.zeros(num, bool)
         if cfg.attackers == "all" or mode == "static":  # static: one model on raw data
             return np.ones(num, bool)
@@ -206,12 +217,12 @@ class EvalContext:
         roles = {"utility", "privacy"} & evaluators
         self.policies_planned = "online" in evaluators
         self.planned_attacks = sum(
-            len(MODES)
+            1
             for split in self.splits.values()
             for task in split.tasks()
             for family in ALL_FAMILIES
-            if TASKS[task] in roles
-            and (not REGISTRY[family].staged or TASKS[task] in self.config.strong_roles)
+            for mode in MODES
+            if TASKS[task] in roles and self.applies(family, task, mode)
         )
 
     def describe(self) -> dict[str, Any]:

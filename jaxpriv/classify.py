@@ -142,10 +142,11 @@ def make_fit_early_stopping(cfg: StrongConfig, num_classes: int) -> Callable[...
     """``fit(key, x_tr, y_tr, w_tr, x_val, y_val, w_val) -> (variables, info)``.
 
     Minibatches are drawn from the training rows in proportion to ``w_tr`` and augmented.
-    Every ``eval_every`` steps the weighted validation accuracy (``w_val``: class-balanced
-    weights give the balanced accuracy; ties broken by the weighted loss) is checked; the best
-    variables are kept and training stops after ``patience`` checks without improvement or
-    at ``max_steps``. ``info``: ``steps`` run, ``best_step`` and its ``val_accuracy``.
+    Every ``eval_every`` steps the weighted validation accuracy is checked (``w_val``:
+    class-balanced weights give the balanced accuracy). The best variables are kept (higher
+    accuracy; at equal accuracy, lower weighted loss) and training stops after ``patience``
+    checks without a higher accuracy, or at ``max_steps``. ``info``: ``steps`` run,
+    ``best_step`` and its ``val_accuracy``.
     """
     model = cfg.model(num_classes)
     rounds = max(cfg.max_steps // cfg.eval_every, 1)
@@ -191,11 +192,12 @@ def make_fit_early_stopping(cfg: StrongConfig, num_classes: int) -> Callable[...
                 step, (c["params"], c["stats"], c["opt_state"]), keys
             )
             acc, loss = validate(params, stats)
-            better = (acc > c["best_acc"]) | ((acc == c["best_acc"]) & (loss < c["best_loss"]))
+            progress = acc > c["best_acc"]
+            better = progress | ((acc == c["best_acc"]) & (loss < c["best_loss"]))
             keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(better, a, b), new, old)  # noqa: E731
             return {
                 "round": c["round"] + 1,
-                "since": jnp.where(better, 0, c["since"] + 1),
+                "since": jnp.where(progress, 0, c["since"] + 1),
                 "params": params,
                 "stats": stats,
                 "opt_state": opt_state,

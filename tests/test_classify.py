@@ -1,4 +1,5 @@
-"""``make_fit`` / ``make_predict``: learning, determinism, weights, vmap and single compilation."""
+"""``make_fit`` / ``make_predict``: learning, determinism, weights, vmap and single compilation;
+the strong attacker's augmentation and early stopping."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpriv.classify import ClassifierConfig, make_fit, make_predict
+from jaxpriv.classify import (
+    ClassifierConfig,
+    StrongConfig,
+    augment,
+    make_fit,
+    make_fit_early_stopping,
+    make_predict,
+    make_predict_variables,
+)
 
 CFG = ClassifierConfig(steps=150, batch_size=32, features=(8, 8), dense=16)
 NUM_CLASSES, N, W, C = 3, 300, 32, 2
@@ -130,3 +139,39 @@ def test_jitted_fit_compiles_once_for_the_same_shapes(fit, train) -> None:
     # The counter does see new traces: another shape traces again (checked without compiling).
     jax.eval_shape(fit, jax.random.key(0), x[:100], y[:100], ones(100))
     assert TRACES == [(N, W, C), (100, W, C)]
+
+
+STRONG = StrongConfig(features=(8, 8), kernels=(5, 3), pool=True, batch_size=32, max_steps=400,
+                      eval_every=25, patience=2)  # fmt: skip
+
+
+def test_augment_shifts_scales_and_jitters_only_as_asked(train) -> None:
+    x, _ = train
+    key = jax.random.key(0)
+    np.testing.assert_array_equal(augment(key, x, shift=0, scale=0.0, jitter=0.0), x)
+    shifted = np.asarray(augment(key, x[:8], shift=3, scale=0.0, jitter=0.0))
+    padded = np.pad(np.asarray(x[:8]), ((0, 0), (3, 3), (0, 0)), mode="edge")
+    offsets = [  # every row is the edge-padded window cropped at some offset in [0, 6]
+        [o for o in range(7) if np.array_equal(padded[i, o : o + W], shifted[i])] for i in range(8)
+    ]
+    assert all(offsets) and len({o[0] for o in offsets}) > 1
+    scaled = np.asarray(augment(key, x[:8], shift=0, scale=0.5, jitter=0.0))
+    gain = scaled / np.asarray(x[:8])
+    np.testing.assert_allclose(gain, gain[:, :1, :].repeat(W, axis=1), rtol=1e-4)  # per channel
+    assert gain.std() > 0.1
+
+
+def test_early_stopping_learns_and_stops_when_validation_stalls(train, test_set) -> None:
+    x, y = train
+    x_val, y_val = test_set
+    fit = jax.jit(make_fit_early_stopping(STRONG, NUM_CLASSES))
+    predict = make_predict_variables(STRONG, NUM_CLASSES)
+    variables, info = fit(jax.random.key(0), x, y, ones(), x_val, y_val, ones(len(y_val)))
+    assert float(info["val_accuracy"]) > 0.9
+    hits = jnp.argmax(predict(variables, x_val), -1) == y_val
+    assert float(jnp.mean(hits)) == pytest.approx(float(info["val_accuracy"]), abs=1e-5)
+    # Labels that carry nothing: validation never improves for long, training stops early.
+    noise = jnp.asarray(np.random.default_rng(5).integers(0, NUM_CLASSES, N), jnp.int32)
+    _, stalled = fit(jax.random.key(0), x, noise, ones(), x_val, y_val, ones(len(y_val)))
+    assert int(stalled["steps"]) < STRONG.max_steps
+    assert int(stalled["steps"]) - int(stalled["best_step"]) == STRONG.patience * STRONG.eval_every

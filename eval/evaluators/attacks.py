@@ -67,15 +67,6 @@ def score(
     }
 
 
-def families_for(ctx: EvalContext, task: str) -> list[str]:
-    """The families that attack ``task``: the cheap ones, and staged ones for their roles."""
-    cfg = ctx.config
-    return [
-        f for f in ALL_FAMILIES
-        if not REGISTRY[f].staged or (TASKS[task] in cfg.strong_roles and cfg.attackers != "cheap")
-    ]  # fmt: skip
-
-
 def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
     """One record per (split, task of ``role``, family + "strongest", mode, judged transform)."""
     records = []
@@ -88,8 +79,8 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
             y, valid, k = split.labels(task, "test")
             y, user = y[valid], split.test.subject[valid]
             chance = chance_level(task, y)
-            families = families_for(ctx, task)
             for mode in MODES:
+                families = [f for f in ALL_FAMILIES if ctx.applies(f, task, mode)]
                 best: dict[int, dict[str, Any]] = {}
                 judged_by: dict[int, list[str]] = {}
                 for family in families:
