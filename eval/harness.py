@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     write_record(out / "record.json", summary, command=command, load_at_start=load_at_start)
     print(format_table(summary["headline"], list(HEADLINE_COLUMNS)))
     for target, t in summary["targets"].items():
-        print(f"target {'met' if t['met'] else 'NOT met'}: {target}")
+        print(f"target {t['verdict']}: {target}")
     for line in results.get("privacy", {}).get("warnings", []):
         print(f"warning: {line}")
     print(f"report: {out / 'report.md'} ({(time.perf_counter() - started) / 60:.1f} min)")

@@ -83,8 +83,17 @@ def headline_rows(ctx: EvalContext, results: dict[str, Any]) -> list[dict[str, s
     return rows
 
 
+def verdict(met_by_interval: bool, met_at_point: bool) -> str:
+    """A target is met only when its interval meets it (docs/records.md)."""
+    if met_by_interval:
+        return "met"
+    return "met at the point estimate only" if met_at_point else "NOT met"
+
+
 def targets(ctx: EvalContext, results: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets on this run, each with the numbers that decide it."""
+    """The issue's targets on this run, each with the numbers that decide it and its
+    ``verdict``: met (by the interval over users), met at the point estimate only, NOT
+    met, or cannot be judged (the raw data does not leak the attribute on that split)."""
     out: dict[str, Any] = {}
     records = attack_records_of(results)
     raw = {"transform": RAW, "family": "strongest", "mode": "adaptive", "split": "subject"}
@@ -94,7 +103,10 @@ def targets(ctx: EvalContext, results: dict[str, Any]) -> dict[str, Any]:
         out["raw: activity >= 90%, gender >= 80% (adaptive)"] = {
             "activity": act["accuracy"],
             "gender": gen["accuracy"],
-            "met": act["accuracy"] >= 0.9 and gen["accuracy"] >= 0.8,
+            "verdict": verdict(
+                act["ci"]["low"] >= 0.9 and gen["ci"]["low"] >= 0.8,
+                act["accuracy"] >= 0.9 and gen["accuracy"] >= 0.8,
+            ),
         }
     policies = results.get("online", {}).get("policies", [])
     for attacker in ("rf", "cnn"):
@@ -103,17 +115,41 @@ def targets(ctx: EvalContext, results: dict[str, Any]) -> dict[str, Any]:
         if not base or not dyn:
             continue
         best = min(dyn, key=lambda p: abs(p["gender"] - 0.5))
-        out[
-            f"dynamic policy: |gender - 1/2| <= 0.10, activity >= raw - 5 ({attacker} attacker)"
-        ] = {
+        activity_ok = best["activity"] >= base[0]["activity"] - 0.05
+        low, high = best.get("gender_ci", (best["gender"], best["gender"]))
+        entry = {
             "selection": best["selection"],
             "gender": best["gender"],
             "activity": best["activity"],
             "raw_activity": base[0]["activity"],
-            "met": abs(best["gender"] - 0.5) <= 0.10
-            and best["activity"] >= base[0]["activity"] - 0.05,
+            "verdict": verdict(
+                activity_ok and low >= 0.4 and high <= 0.6,
+                activity_ok and abs(best["gender"] - 0.5) <= 0.10,
+            ),
         }
+        leak = raw_leak(base[0], gen)
+        if leak:
+            entry["verdict"] = f"cannot be judged: {leak}"
+        out[
+            f"dynamic policy: |gender - 1/2| <= 0.10, activity >= raw - 5 ({attacker} attacker)"
+        ] = entry
+    for t in out.values():
+        t["met"] = t["verdict"] == "met"
     return out
+
+
+def raw_leak(raw_stream: dict[str, Any], raw_gender: dict[str, Any] | None) -> str:
+    """Why a privacy figure cannot be judged on the held-out users ("" when it can): the
+    raw data's own gender attacker must beat chance by its interval over users there."""
+    low, high = raw_stream.get("gender_ci", (raw_stream["gender"], raw_stream["gender"]))
+    chance = raw_gender["chance"] if raw_gender else 0.5
+    if low > chance:
+        return ""
+    return (
+        f"the raw stream's gender attacker is at {100 * raw_stream['gender']:.1f}% (interval "
+        f"{100 * low:.1f}-{100 * high:.1f}%, chance {100 * chance:.1f}%) on these held-out "
+        "users: nothing to hide on this split; judge on held-out data of known users"
+    )
 
 
 def write_report(

@@ -309,7 +309,7 @@ def render(ctx: EvalContext, summary: dict[str, Any], figs: list[Path]) -> str:
                 {"target": k, **{f: _show(v) for f, v in t.items()}}
                 for k, t in summary["targets"].items()
             ],
-            ["target", "selection", "activity", "raw_activity", "gender", "met"],
+            ["target", "selection", "activity", "raw_activity", "gender", "verdict"],
         ),
         "",
     ]
