@@ -66,6 +66,10 @@ def test_report_holds_every_attacker_split_and_metric(report) -> None:
     names = [t["name"] for t in m["transforms"]]
     # Every (split, task, family, mode) has one record per transform, labelled.
     combos = {(r["split"], r["task"], r["family"], r["mode"]) for r in records}
+
+    def key(r: dict) -> tuple | None:
+        return (r["split"], r["task"], r["family"]) if r["mode"] == "adaptive" else None
+
     for split, tasks in (
         ("subject", ("activity", "gender")),
         ("trial", ("activity", "gender", "identity")),
@@ -74,7 +78,26 @@ def test_report_holds_every_attacker_split_and_metric(report) -> None:
             for family in ("cnn", "rf", "strongest"):
                 for mode in ("static", "adaptive"):
                     assert (split, task, family, mode) in combos
+            # The strong family: adaptive privacy attackers, for raw data and the staged plan.
+            adaptive = {f: {r["transform"]: r for r in records if key(r) == (split, task, f)}
+                        for f in ("strong", "strongest")}  # fmt: skip
+            if task == "activity":
+                assert not adaptive["strong"]
+                continue
+            plan = m["results"]["privacy"]["plans"][f"{split}/{task}"]
+            assert set(adaptive["strong"]) == {names[v] for v in plan["selected"]}
+            assert RAW in adaptive["strong"] and set(plan["front"]) <= set(plan["selected"])
+            for name, r in adaptive["strongest"].items():
+                assert ("strong" in r["judged_by"]) == (name in adaptive["strong"])
+                assert r["cheap_only"] == (name not in adaptive["strong"])
     assert ("subject", "identity", "cnn", "adaptive") not in combos  # unseen users: no identity
+    assert ("subject", "gender", "strong", "static") not in combos
+    strength = m["results"]["privacy"]["strength"]
+    assert {s["family"] for s in strength if s["mode"] == "adaptive"} == {"cnn", "rf", "strong"}
+    assert isinstance(m["results"]["privacy"]["warnings"], list)
+    training = m["results"]["privacy"]["training"]["subject/gender/strong/adaptive"]
+    assert len(training["steps"]) == len(m["results"]["privacy"]["plans"]["subject/gender"][
+        "selected"])  # fmt: skip
     for r in records:
         assert r["transform"] in names and r["threat"]
         assert 0 <= r["accuracy"] <= 1 and r["ci"]["low"] <= r["ci"]["high"]
@@ -112,6 +135,8 @@ def test_report_files_are_written_and_headline_lists_raw_and_variants(report) ->
     out, m = report
     text = (out / "report.md").read_text()
     assert "## Headline" in text and "held-out users" in text and "dysan-a0.6-l0.2" in text
+    assert "## Attacker families and where they were spent" in text
+    assert "Attacker strength, adaptive, on raw data: cnn" in text and "judged by" in text
     for png in ("privacy_utility.png", "user_cdfs.png", "distortion.png", "traces_wlk.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in text
