@@ -114,7 +114,7 @@ class EvalContext:
 
     def selected(self, split: str, task: str, family: str, mode: str) -> np.ndarray:
         """``(V,)`` bool: the transforms ``family`` is trained for (the staged plan)."""
-        num = len(self.transforms)
+        num = len(self.transforms.names)
         cfg = self.config
         if not REGISTRY[family].staged:
             return np.ones(num, bool)
@@ -135,7 +135,7 @@ class EvalContext:
             if split == "subject" and task == "gender" and self.policies_planned:
                 policies = self._policy_choices()
             selected, why = attack_plan.staged_selection(
-                len(self.transforms), utility, leakage, margin=self.config.front_margin,
+                len(self.transforms.names), utility, leakage, margin=self.config.front_margin,
                 count=self.config.strong_transforms, policies=policies,
             )  # fmt: skip
             self._plans[(split, task)] = {"selected": selected, "why": why}
@@ -154,7 +154,7 @@ class EvalContext:
         s = self.splits[split]
         y, valid, _ = s.labels(task, "test")
         chance = attack_plan.chance_level(task, y[valid])
-        best = np.zeros(len(self.transforms))
+        best = np.zeros(len(self.transforms.names))
         for family in (n for n in ALL_FAMILIES if not REGISTRY[n].staged):
             pred = self.predictions(split, task, family, "adaptive")[:, valid]
             acc = (pred == y[valid]).mean(axis=1)
@@ -167,7 +167,7 @@ class EvalContext:
         from eval.evaluators.online import SELECTOR, calibration_mask
         from jaxpriv import online
 
-        if self.transforms.method != "dysan" or len(self.transforms) < 3:
+        if self.transforms.method != "dysan" or len(self.transforms.names) < 3:
             return None
         cfg, test = self.config, self.splits["subject"].test
         stream = ~calibration_mask(test, cfg.calibration_fraction) & (test.gender >= 0)

@@ -202,7 +202,7 @@ def test_staged_plan_picks_the_front_and_the_policies() -> None:
     assert picks == {"fixed": [1], "personalized": [1, 2], "dynamic": [1, 2]}
 
 
-def _context(pred: dict[str, np.ndarray]) -> EvalContext:
+def _context(pred: dict[str, np.ndarray], attackers: str = "staged") -> EvalContext:
     y = np.repeat([0, 1, 0, 1], 5)
     test = SimpleNamespace(subjects=("u0", "u1", "u2", "u3"), subject=np.repeat(np.arange(4), 5))
     split = SimpleNamespace(
@@ -210,8 +210,8 @@ def _context(pred: dict[str, np.ndarray]) -> EvalContext:
         labels=lambda task, side: (y, np.ones(20, bool), 2),
     )  # fmt: skip
     transforms = SimpleNamespace(method="x", names=(RAW, "a", "b"))
-    ctx = EvalContext(transforms, {"subject": split}, PRESETS["test"], rate_hz=50.0,
-                      log=lambda line: None)  # fmt: skip
+    cfg = dataclasses.replace(PRESETS["test"], attackers=attackers)
+    ctx = EvalContext(transforms, {"subject": split}, cfg, rate_hz=50.0, log=lambda line: None)
     for family, p in pred.items():
         for mode in ("static", "adaptive"):
             ctx._predictions[("subject", "gender", family, mode)] = p
@@ -252,3 +252,15 @@ def test_strongest_names_the_winning_family_and_weak_verdicts_warn() -> None:
     ]
     assert "10.0 points below strong" in describe_weak(weak[0])
     assert weak_verdicts(records, margin=0.15) == []
+
+
+def test_attackers_all_and_cheap_choose_every_transform_or_none() -> None:
+    y = np.repeat([0, 1, 0, 1], 5)
+    pred = {f: np.stack([y, y, 1 - y]) for f in ("cnn", "rf")}
+    everything = _context(pred, attackers="all")
+    assert everything.selected("subject", "gender", "strong", "adaptive").all()
+    assert not everything.applies("strong", "activity", "adaptive")  # privacy tasks only
+    cheap = _context(pred, attackers="cheap")
+    records = attack_records(cheap, "privacy")
+    assert {r["family"] for r in records} == {"cnn", "rf", "strongest"}
+    assert not any(r.get("cheap_only") for r in records)  # strong did not apply: not flagged
