@@ -60,9 +60,13 @@ def test_table2_report_renders_and_plots(tmp_path) -> None:
     rows["aae"] = table2_row(0.94, 0.1, 0.6)
     png = table2.plot_table(rows, tmp_path / "t.png")
     assert png.stat().st_size > 10_000
-    info = {"data": "d", "seeds": 2, "eval_preset": "test", "runs": ["a"]}
+    info = {"data": "d", "seeds": 2, "eval_preset": "test", "runs": ["a"], "users": 9,
+            "activities": ["stairs", "wlk"], "known_split": "time"}  # fmt: skip
     text = table2.render(rows, info | {"target": table2.aae_target(rows)})
     assert "SSA(1)" in text and "**met**" in text and "table2.png" in text
+    # the data's own users, activities and known-users split, not MotionSense's
+    assert "the 9 known users on the last part of every recording" in text
+    assert "activities stairs, wlk" in text
 
 
 def figure2_entry(act: float, gender: float, alive: bool = True) -> dict:
