@@ -226,6 +226,84 @@ def dysan_sanitizer_terms(
     return {name: weights[name] * raw[name] for name in SANITIZER_TERM_NAMES}
 
 
+def soft_ber_by_group(
+    logits_BxK: Array,
+    labels_B: Array,
+    groups_B: Array,
+    num_classes: int,
+    num_groups: int,
+    mask_B: Array | None = None,
+) -> Array:
+    """Soft error ``1 - p[true class]`` averaged within each *group*, then over the groups.
+
+    The authors' ``BalancedErrorRateLoss`` (DySan's code, ``CustomLosses.py``): the rows
+    are grouped by ``groups_B`` (DySan: the sensitive attribute, gender), not by their
+    class. For ``groups_B == labels_B`` it is :func:`soft_ber`. With ``p =
+    softmax(logits)``: for each group present in the (masked) batch, the (weighted) mean
+    of ``1 - p[label]`` over its rows; then the plain mean over the groups present.
+    Rows whose label or group is out of range are ignored like masked rows; no row at
+    all gives 0.
+    """
+    logits_BxK = _float(logits_BxK)
+    p_BxK = jax.nn.softmax(logits_BxK, axis=-1)
+    onehot_BxK = jax.nn.one_hot(labels_B, num_classes, dtype=p_BxK.dtype)
+    valid_B = jnp.sum(onehot_BxK, axis=-1)  # 0 for an out-of-range label
+    w_B = _row_weights(mask_B, p_BxK.shape[0], p_BxK.dtype) * valid_B
+    w_BxG = jax.nn.one_hot(groups_B, num_groups, dtype=p_BxK.dtype) * w_B[:, None]
+    err_B = 1 - jnp.sum(p_BxK * onehot_BxK, axis=-1)
+    count_G = jnp.sum(w_BxG, axis=0)
+    group_err_G = _safe_div(w_BxG.T @ err_B, count_G)
+    present_G = (count_G > 0).astype(p_BxK.dtype)
+    return _safe_div(jnp.sum(group_err_G * present_G), jnp.sum(present_G))
+
+
+def l1_by_channel(x: Array, x_hat: Array, mask_B: Array | None = None) -> Array:
+    """Mean absolute error of each channel (last axis), shape ``(C,)``: the mean over the
+    (masked) rows and every axis in between (time). ``(B, C)`` inputs (one value per
+    row, e.g. attributes) work too. The authors' vector-mode distortion
+    (``L1Loss(reduction="none").sum(0).sum(1) / (B * T)``); its mean over channels is
+    :func:`l1_per_channel`."""
+    err = jnp.abs(_float(x) - _float(x_hat))
+    err_BxC = err.reshape(err.shape[0], -1, err.shape[-1]).mean(axis=1)
+    w_B = _row_weights(mask_B, err_BxC.shape[0], err_BxC.dtype)
+    return _safe_div(w_B @ err_BxC, jnp.sum(w_B))
+
+
+def dysan_vector_terms(
+    act_logits: Array,
+    act_labels: Array,
+    gen_logits: Array,
+    gen_labels: Array,
+    distortions_D: Array,
+    alpha: Array | float,
+    lam: Array | float,
+    *,
+    num_activities: int,
+    num_genders: int = 2,
+    mask_B: Array | None = None,
+) -> Array:
+    """DySan's sanitizer loss as its authors' code builds it: a vector of weighted terms.
+
+    ``[lam * BER_act, alpha * |1/2 - BER_gender|, (1 - alpha - lam) * distortions_D...]``,
+    shape ``(2 + D,)``, both BERs grouped by gender (:func:`soft_ber_by_group` with
+    ``groups = gen_labels``); ``act_logits``/``gen_logits`` are the predictor's and the
+    discriminator's outputs on the release. ``distortions_D`` are the distortion terms
+    already computed: in the code's vector mode the L1 of each sensor channel and of
+    each reconstructed attribute (:func:`l1_by_channel`), one optimizer step per
+    component; a single mean distortion gives the code's "mean" mode once summed.
+    """
+    alpha, lam = _float(alpha), _float(lam)
+    ber_act = soft_ber_by_group(
+        act_logits, act_labels, gen_labels, num_activities, num_genders, mask_B
+    )
+    ber_gen = soft_ber_by_group(
+        gen_logits, gen_labels, gen_labels, num_genders, num_genders, mask_B
+    )
+    adversarial = jnp.stack([lam * ber_act, alpha * jnp.abs(0.5 - ber_gen)])
+    distortions_D = jnp.asarray(distortions_D).reshape(-1).astype(adversarial.dtype)
+    return jnp.concatenate([adversarial, (1 - alpha - lam) * distortions_D])
+
+
 def _log_one_minus_softmax_at(logits_BxK: Array, index_B: Array) -> Array:
     """``log(1 - softmax(logits)[index])`` per row, exactly and stably.
 

@@ -1,4 +1,6 @@
-"""Trained sanitizers load as pure functions (by index or (alpha, lam)) and export."""
+"""Trained sanitizers load as pure functions (by index or (alpha, lam)) and export: the
+authors' networks with the on-device activity classifier (``predicted`` mode), whose
+parameters travel in the checkpoint."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from train import dysan as dysan_cli
 
 ARGS = [
     *("--data", "embedded:users=6,long_s=6,short_s=4", "--epochs", "1", "--batch-size", "32"),
-    *("--k-pred", "1", "--k-disc", "1", "--width", "0.25", "--grid", "alpha=0.3;lam=0.2,0.4"),
+    *("--k-pred", "0", "--k-disc", "0", "--grid", "alpha=0.3;lam=0.2,0.4"),
+    *("--arch", "original", "--activity-mode", "predicted"),
 ]
 
 
@@ -40,6 +43,16 @@ def windows(n: int = 5) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def test_variants_load_by_index_and_by_hyperparameters(run_dir) -> None:
     all_ = load_sanitizers(run_dir)
+    assert all_[0].config.arch == "original" and all_[0].config.activity_mode == "predicted"
+    # The on-device classifier was trained once and given to every variant.
+    assert set(all_[0].params) == {"san", "act_clf"}
+    for a, b in zip(
+        jax.tree.leaves(all_[0].params["act_clf"]),
+        jax.tree.leaves(all_[1].params["act_clf"]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert any(np.abs(a).max() > 0 for a in jax.tree.leaves(all_[0].params["act_clf"]))
     assert [t.name for t in all_] == ["dysan-a0.3-l0.2", "dysan-a0.3-l0.4"]
     by_values = load_sanitizer(run_dir, alpha=0.3, lam=0.4)
     by_index = load_sanitizer(run_dir, index=1)
@@ -63,6 +76,8 @@ def test_transform_is_a_pure_function_in_raw_units(run_dir) -> None:
     assert out1.shape == x.shape and bool(jnp.all(jnp.isfinite(out1)))
     np.testing.assert_array_equal(out1, out2)  # same inputs and key: same release
     assert float(jnp.abs(out1 - x).mean()) > 0  # it changes the data
+    # The predicted mode reads the activity from the windows, never the label given.
+    np.testing.assert_array_equal(t(x, attributes, (activity + 1) % 4, jax.random.key(1)), out1)
     with pytest.raises(ValueError, match="conditional"):
         t(x)
 
@@ -91,3 +106,11 @@ def test_bad_files_give_clear_errors(run_dir, tmp_path) -> None:
         load_sanitizer(tmp_path / "no-run-here", index=0)
     path = export_sanitizer(load_sanitizer(run_dir, index=0), tmp_path / "sub" / "s.jaxexport")
     assert path.is_file() and not list(path.parent.glob(".*.tmp"))
+
+
+def test_runs_from_before_arch_and_activity_mode_are_refused_clearly() -> None:
+    from jaxpriv.methods.dysan_io import run_config
+
+    with pytest.raises(CheckpointError, match="before --arch and --activity-mode"):
+        run_config({"method": "dysan", "config": {"width": 0.25, "conditional": True}})
+    assert run_config({"config": {"arch": "light", "activity_mode": "none"}}).arch == "light"

@@ -29,6 +29,9 @@ msda_aae_loss = jax.jit(losses.msda_aae_loss)
 gen_guardian_loss = jax.jit(losses.gen_guardian_loss)
 dysan_sanitizer_loss = jax.jit(losses.dysan_sanitizer_loss, static_argnames=_SIZES)
 dysan_sanitizer_terms = jax.jit(losses.dysan_sanitizer_terms, static_argnames=_SIZES)
+soft_ber_by_group = jax.jit(losses.soft_ber_by_group, static_argnums=(3, 4))
+l1_by_channel = jax.jit(losses.l1_by_channel)
+dysan_vector_terms = jax.jit(losses.dysan_vector_terms, static_argnames=_SIZES)
 
 
 def logits_of(probs: list[list[float]]) -> np.ndarray:
@@ -282,7 +285,25 @@ def term_functions(rng: np.random.Generator):
             a, labels, g, genders, x, xh, al, la, num_activities=K, mask_B=mask
         )[0]
 
+    def vector_terms(a, g, d, al, la):
+        return jnp.sum(
+            dysan_vector_terms(a, labels, g, genders, d, al, la, num_activities=K, mask_B=mask)
+            * jnp.arange(1.0, 3.0 + d.shape[0])  # every term weighs differently
+        )
+
     return {
+        "soft_ber_by_group": (
+            lambda z: soft_ber_by_group(z, labels, genders, K, 2, mask),
+            (logits,),
+        ),
+        "l1_by_channel": (
+            lambda a, b: jnp.sum(l1_by_channel(a, b, mask) * np.array([1.0, -2.0])),
+            (x, x_hat),
+        ),
+        "dysan_vector_terms": (
+            vector_terms,
+            (logits, gen_logits, rng.uniform(0.1, 1.0, 4), alpha, lam),
+        ),
         "cross_entropy": (lambda z: cross_entropy(z, labels, mask), (logits,)),
         "soft_ber": (lambda z: soft_ber(z, labels, K, mask), (logits,)),
         "ber_gap": (lambda z: ber_gap(z, genders, 2, mask), (gen_logits,)),
@@ -313,6 +334,9 @@ def term_functions(rng: np.random.Generator):
 @pytest.mark.parametrize(
     "name",
     [
+        "soft_ber_by_group",
+        "l1_by_channel",
+        "dysan_vector_terms",
         "cross_entropy",
         "soft_ber",
         "ber_gap",
@@ -467,3 +491,63 @@ def test_vmap_over_stacked_batches_with_masks() -> None:
         chex.assert_shape(batched, (3,))
         for i in range(3):
             close(batched[i], fn(z[i], y[i], m[i]), 1e-6)
+
+
+# ---------------------------------------------------------------- the authors' terms
+
+
+def test_soft_ber_by_group_averages_within_genders_then_over_genders() -> None:
+    # Activity probabilities of the true class: 0.9, 0.5 (women), 0.6, 0.2, 0.4 (men).
+    p_true = np.array([0.9, 0.5, 0.6, 0.2, 0.4])
+    labels = np.array([0, 1, 2, 0, 1])
+    probs = np.full((5, 3), 0.0)
+    probs[np.arange(5), labels] = p_true
+    probs[np.arange(5), (labels + 1) % 3] = 1 - p_true
+    genders = np.array([0, 0, 1, 1, 1])
+    got = soft_ber_by_group(np.log(probs + 1e-30), labels, genders, 3, 2)
+    close(got, ((0.1 + 0.5) / 2 + (0.4 + 0.8 + 0.6) / 3) / 2, 1e-5)
+    # Grouped by gender, not by class: the class-balanced BER differs on this batch.
+    assert abs(float(got) - float(soft_ber(np.log(probs + 1e-30), labels, 3))) > 0.01
+    # Grouping by the labels themselves is the class-balanced soft BER.
+    by_class = soft_ber(BER_LOGITS, BER_LABELS, 2)
+    close(soft_ber_by_group(BER_LOGITS, BER_LABELS, BER_LABELS, 2, 2), by_class)
+    # A missing gender does not count; a masked row is the same as a removed one.
+    one_group = soft_ber_by_group(np.log(probs + 1e-30), labels, np.ones(5, int), 3, 2)
+    close(one_group, (0.1 + 0.5 + 0.4 + 0.8 + 0.6) / 5, 1e-5)
+    mask = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
+    kept = np.array([0, 1, 3, 4])
+    close(
+        soft_ber_by_group(np.log(probs + 1e-30), labels, genders, 3, 2, mask),
+        soft_ber_by_group(np.log(probs[kept] + 1e-30), labels[kept], genders[kept], 3, 2),
+        1e-6,
+    )
+
+
+def test_l1_by_channel_is_per_channel_and_averages_to_l1_per_channel() -> None:
+    x = np.zeros((2, 3, 2), np.float32)
+    x_hat = np.zeros((2, 3, 2), np.float32)
+    x_hat[:, :, 0] = 1.0  # channel 0 off by 1 everywhere
+    x_hat[0, :, 1] = 3.0  # channel 1 off by 3 in the first row only
+    close(l1_by_channel(x, x_hat), [1.0, 1.5])
+    close(jnp.mean(l1_by_channel(x, x_hat)), l1_per_channel(x, x_hat))
+    close(l1_by_channel(x, x_hat, np.array([0.0, 1.0])), [1.0, 0.0])
+    # One value per row (attributes): (B, C) works as (B, 1, C).
+    close(l1_by_channel(np.zeros((2, 3)), np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])), [2.0] * 3)
+
+
+def test_dysan_vector_terms_are_the_codes_weighted_components() -> None:
+    rng = np.random.default_rng(9)
+    act = rng.standard_normal((6, 4)).astype(np.float32)
+    act_y = rng.integers(0, 4, 6)
+    gen = rng.standard_normal((6, 2)).astype(np.float32)
+    gen_y = np.array([0, 1, 0, 1, 1, 0])
+    dist = np.array([0.2, 0.4, 0.6], np.float32)
+    terms = dysan_vector_terms(act, act_y, gen, gen_y, dist, 0.3, 0.5, num_activities=4)
+    chex.assert_shape(terms, (5,))
+    close(terms[0], 0.5 * soft_ber_by_group(act, act_y, gen_y, 4, 2), 1e-6)
+    close(terms[1], 0.3 * abs(0.5 - soft_ber(gen, gen_y, 2)), 1e-6)
+    close(terms[2:], 0.2 * dist, 1e-6)
+    # No distortion term: the two adversarial ones only.
+    chex.assert_shape(
+        dysan_vector_terms(act, act_y, gen, gen_y, np.zeros(0), 0.3, 0.5, num_activities=4), (2,)
+    )

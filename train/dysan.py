@@ -1,10 +1,16 @@
 """Train DySan's grid of sanitizers at once: ``python -m train.dysan``.
 
 All variants (by default the 36 pairs alpha, lambda in {0.1..0.8} with
-alpha + lambda <= 0.9) train in one compiled program, vmapped over the grid
-and sharded over every device. The run checkpoints after each chunk of
-epochs into ``--out``; running the same command again resumes from the last
-checkpoint and ends exactly where an uninterrupted run ends. At the end it
+alpha + lambda <= 0.9) train in one compiled program. ``--arch original`` (the
+default) is the authors' networks, ``--arch light`` jaxpriv's smaller ones (not
+the authors'); ``--activity-mode`` says what the sanitizer is told about the
+activity (``original``: nothing, a zeroed input, as the authors' code;
+``predicted``: an on-device classifier's label; ``none``; ``true``: the label, a
+diagnostic that leaks it). The presets say which networks they use. Variants
+are vmapped over the grid and sharded over every device. The run checkpoints
+after each chunk of epochs into ``--out``; running the same command again
+resumes from the last checkpoint and ends exactly where an uninterrupted run
+ends. At the end it
 prints, per variant, the final losses and the activity and gender accuracy
 of the jointly trained predictor and discriminator on held-out users'
 sanitized windows, and writes them to ``<out>/summary.json`` and ``summary.md``.
@@ -67,9 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="override the preset's batch size")
     p.add_argument("--k-pred", type=int, help="override the preset's predictor steps per batch")
     p.add_argument("--k-disc", type=int, help="override the preset's discriminator steps per batch")
-    p.add_argument("--width", type=float, help="override the preset's network width multiplier")
-    p.add_argument("--mode", choices=("sum", "vector"), default="sum")
-    p.add_argument("--unconditional", action="store_true", help="sanitizer without conditioning")
+    p.add_argument("--width", type=float, help="light networks: override the width multiplier")
+    p.add_argument(
+        "--arch",
+        choices=dysan.ARCHS,
+        help="networks: 'original' (the authors', the default) or 'light' (jaxpriv's, smaller, "
+        "NOT the authors'); default: the preset's",
+    )
+    p.add_argument(
+        "--activity-mode",
+        choices=dysan.ACTIVITY_MODES,
+        help="the sanitizer's activity input: 'original' (zeroed, the authors' code; default), "
+        "'predicted' (an on-device classifier's label, DySan(o)), 'none', or 'true' (the "
+        "label: a diagnostic that LEAKS it)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("sum", "vector"),
+        help="sanitizer steps: 'sum' (one on the weighted sum) or 'vector' (one per term, "
+        "the authors' code); default: the preset's",
+    )
+    p.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="light networks: a sanitizer without conditioning (activity mode 'none')",
+    )
     p.add_argument(
         "--export", action="store_true", help="also export every sanitizer to <out>/export/"
     )
@@ -102,12 +130,15 @@ def config_from(args: argparse.Namespace) -> dysan.DysanConfig:
             "k_pred": args.k_pred,
             "k_disc": args.k_disc,
             "width": args.width,
+            "arch": args.arch,
+            "activity_mode": args.activity_mode,
+            "mode": args.mode,
         }.items()
         if v is not None
     }
-    return dysan.preset_config(
-        args.preset, mode=args.mode, conditional=not args.unconditional, **overrides
-    )
+    if args.unconditional:
+        overrides |= {"conditional": False, "activity_mode": "none"}
+    return dysan.preset_config(args.preset, **overrides)
 
 
 def variant_name(v: dict[str, Any]) -> str:
@@ -129,9 +160,17 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
     names = [variant_name(v) for v in grid]
     vmesh = make_variant_mesh(len(grid))
     hp = vmesh.stack(grid)
-    train_arrays = vmesh.replicate(data.train)
+    train_arrays = vmesh.replicate(dysan.dysan_arrays(data)[0])
     init, run_epochs, _ = dysan.make_train(cfg)
     run_all = sweep_jit(run_epochs, vmesh, data_argnums=(2,), static_argnums=(3,))
+    start = None
+    if cfg.activity_mode == "predicted":  # the on-device classifier, trained once
+
+        def start(state):
+            return dysan.fit_classifier_into(cfg, state, train_arrays, args.seed), []
+
+    if cfg.leaks:
+        print(f"warning: {dysan.LEAK_WARNING}")
     plan = Plan.by_epochs(
         sweep_jit(init, vmesh),
         epoch_advance(
@@ -140,10 +179,12 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
         cfg.epochs,
         show=LOSSES,
         work_per_unit=(len(data.train_windows) // cfg.batch_size) * cfg.batch_size,
+        start=start,
     )
     meta = run_metadata(
         method=method, task=task_identity(task, ds), config=cfg, grid=grid,
         data=ds.description, prepared=data.describe(),
+        conditioning=dysan.conditioning_stats(data),
     )  # fmt: skip
     spec = run_spec(args, method, argv, out=out, meta=meta, names=names, vmesh=vmesh, hp=hp)
 
@@ -170,17 +211,23 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
                 export_sanitizer(t, out / "export" / f"{t.name}.jaxexport")
             print(f"exported {len(grid)} sanitizers (jax.export) to {out / 'export'}")
         title = TITLES.get(method, method)
+        setting = f"networks `{cfg.arch}`, activity mode `{cfg.activity_mode}`, mode `{cfg.mode}`"
+        warning = f"**{dysan.LEAK_WARNING}**\n\n" if cfg.leaks else ""
         return Summary(
             data={
                 "preset": args.preset,
+                "arch": cfg.arch,
+                "activity_mode": cfg.activity_mode,
+                "leaks": cfg.leaks,
                 "epochs": epoch_counter(state),
                 "held_out_users": list(data.test_subjects),
                 "variants": rows,
             },
-            markdown=f"# {title} {args.preset}: held-out users\n\n{table}\n",
-            console=f"\nheld-out users {', '.join(data.test_subjects)}: jointly trained "
-            f"predictor (activity) and discriminator (gender) on sanitized windows\n{table}\n"
-            "per-variant losses per epoch in metrics.json, plotted in losses.png",
+            markdown=f"# {title} {args.preset}: held-out users\n\n{warning}{setting}\n\n{table}\n",
+            console=f"\n{warning}held-out users {', '.join(data.test_subjects)}: jointly "
+            f"trained predictor (activity) and discriminator (gender) on sanitized windows "
+            f"({setting})\n{table}\nper-variant losses per epoch in metrics.json, plotted "
+            "in losses.png",
         )
 
     return drive(plan, spec, finish)

@@ -2,7 +2,8 @@
 
 For each variant: sanitize the held-out windows with its sanitizer, then
 measure the activity accuracy of its predictor and the gender accuracy of
-its discriminator on them, plus the distortion. The shared evaluation
+its discriminator on them (the authors' networks also see the reconstructed
+attributes, the discriminator the true activity), plus the distortion. The shared evaluation
 harness (eval/) adds honest attackers retrained on released data; this is
 the quick check printed at the end of training.
 """
@@ -17,7 +18,9 @@ import numpy as np
 
 from jaxpriv import losses
 from jaxpriv.data.task import TaskData
-from jaxpriv.methods.dysan import DysanConfig, make_networks, make_sanitize
+from jaxpriv.methods.dysan import DysanConfig, dysan_arrays, make_nets
+from jaxpriv.methods.dysan_inputs import conditioning
+from jaxpriv.methods.dysan_steps import activity_input
 from jaxpriv.sweep import VariantMesh, sweep_jit
 
 EVAL_CHUNK = 256  # windows per evaluation step: bounds memory for many variants
@@ -27,24 +30,25 @@ def evaluate_variants(
     cfg: DysanConfig, vmesh: VariantMesh, state: Any, hp: Any, data: TaskData, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Per-variant metrics on held-out windows, arrays of shape ``(num_variants,)``."""
-    _, predictor, discriminator = make_networks(cfg)
-    sanitize = make_sanitize(cfg)
+    nets = make_nets(cfg)
 
     def chunk_counts(state, hp, batch, key):
         del hp
-        x_hat = sanitize(state["san"], batch["x"], batch["attributes"], batch["activity"], key)
-        act = predictor.apply(state["pred"], x_hat, train=False).argmax(-1)
-        gen = discriminator.apply(state["disc"], x_hat, train=False).argmax(-1)
+        cond = conditioning(cfg, batch["attributes"], activity_input(cfg, state, batch), key)
+        release = nets.sanitize(state["san"], batch["x"], cond)
+        act = nets.predict(state["pred"], release).argmax(-1)
+        one_hot = jax.nn.one_hot(batch["activity"], cfg.num_activities)
+        gen = nets.discriminate(state["disc"], release, one_hot).argmax(-1)
         w = batch["weight"]
         return {
             "activity_correct": jnp.sum((act == batch["activity"]) * w),
             "gender_correct": jnp.sum((gen == batch["gender"]) * w),
-            "l1": losses.l1_per_channel(batch["x"], x_hat, w) * jnp.sum(w),
+            "l1": losses.l1_per_channel(batch["x"], release.x_hat, w) * jnp.sum(w),
             "count": jnp.sum(w),
         }
 
     counts_fn = sweep_jit(chunk_counts, vmesh, data_argnums=(2, 3))
-    test = data.test
+    test = dysan_arrays(data)[1]
     n = test["x"].shape[0]
     totals: dict[str, np.ndarray] = {}
     for start in range(0, n, EVAL_CHUNK):

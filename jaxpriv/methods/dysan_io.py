@@ -3,8 +3,11 @@
 A :class:`SanitizerTransform` works in the dataset's raw units: it scales a
 window with the training scaler, sanitizes it, and maps it back, so
 ``transform(x_raw, ...) -> x_released`` is what would run on the phone. It
-needs only the checkpoint (config, grid, scaler and attribute statistics are
-in its metadata), not the training code.
+needs only the checkpoint (the config with ``arch`` and ``activity_mode``, the
+grid, the scaler and the attributes' training range are in its metadata; the
+``predicted`` mode's activity classifier is in its state), not the training code.
+A run of the ``true`` activity mode (a diagnostic that leaks the label) gets names
+ending in ``-leaks``.
 
 ``export_sanitizer`` serializes it with ``jax.export`` (StableHLO bytes with
 the parameters baked in, a symbolic batch size; not a pickle), and
@@ -21,13 +24,38 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.scaling import Scaler
-from jaxpriv.methods.dysan import DysanConfig, make_sanitize, make_train
+from jaxpriv.methods.dysan import DysanConfig, config_from_meta, make_sanitize, make_train
+from jaxpriv.methods.dysan_inputs import scale_attributes
 from jaxpriv.run_io import write_bytes_atomic
 from jaxpriv.variants import restore_sweep_run, select_variant, variant_index
 
 # Olympus is DySan's training without the distortion term (systems.md section 3).
 DYSAN_METHODS = ("dysan", "olympus")
+LEAK_SUFFIX = "-leaks"  # names of the ``true`` activity mode's sanitizers
+
+
+def variant_name(method: str, hp: dict[str, Any], cfg: DysanConfig) -> str:
+    """``dysan-a0.3-l0.2``, with :data:`LEAK_SUFFIX` for the leaking ``true`` mode."""
+    return f"{method}-a{hp['alpha']:g}-l{hp['lam']:g}" + (LEAK_SUFFIX if cfg.leaks else "")
+
+
+def run_config(meta: dict[str, Any]) -> DysanConfig:
+    """The run's :class:`DysanConfig` from its metadata (a clear error for old runs)."""
+    try:
+        return config_from_meta(meta["config"])
+    except ValueError as err:
+        raise CheckpointError(f"{meta.get('method', 'dysan')} run: {err}") from None
+
+
+def release_params(cfg: DysanConfig, state: Any) -> dict[str, Any]:
+    """What a release needs from a (batched) training state: the sanitizer, and the
+    ``predicted`` mode's activity classifier."""
+    params = {"san": state["san"]}
+    if cfg.activity_mode == "predicted":
+        params["act_clf"] = state["act_clf"]
+    return params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +65,10 @@ class SanitizerTransform:
     name: str
     hp: dict[str, Any]
     config: DysanConfig
-    params: Any
+    params: Any  # {"san": ..., and "act_clf" in the predicted mode}
     scaler: Scaler
-    attribute_mean: np.ndarray
-    attribute_std: np.ndarray
+    attribute_min: np.ndarray
+    attribute_max: np.ndarray
 
     def __call__(
         self,
@@ -50,31 +78,35 @@ class SanitizerTransform:
         key: jax.Array | None = None,
     ) -> jax.Array:
         """Release windows. A conditional sanitizer also needs the subjects' raw
-        (height cm, weight kg, age) and the activity index, and a key for its noise."""
+        (height cm, weight kg, age; NaN where unknown); the ``true`` activity mode the
+        activity index; a key draws the noise."""
         b = x_BxWxC.shape[0]
-        if self.config.conditional and (attributes_Bx3 is None or activity_B is None):
-            raise ValueError(f"{self.name}: a conditional sanitizer needs attributes and activity")
-        attributes = jnp.zeros((b, 3)) if attributes_Bx3 is None else attributes_Bx3
+        if self.config.conditional and attributes_Bx3 is None:
+            raise ValueError(f"{self.name}: a conditional sanitizer needs the attributes")
+        if self.config.leaks and activity_B is None:
+            raise ValueError(f"{self.name}: the 'true' activity mode needs the activity")
+        attributes = jnp.full((b, 3), jnp.nan) if attributes_Bx3 is None else attributes_Bx3
         activity = jnp.zeros((b,), jnp.int32) if activity_B is None else activity_B
         key = jax.random.key(0) if key is None else key
         return _release(self, x_BxWxC, attributes, activity, key)
 
 
 def _release(t: SanitizerTransform, x_raw, attributes_raw, activity, key):
-    release = make_release(t.config, t.scaler, t.attribute_mean, t.attribute_std)
+    release = make_release(t.config, t.scaler, t.attribute_min, t.attribute_max)
     return release(t.params, x_raw, attributes_raw, activity, key)
 
 
-def make_release(
-    cfg: DysanConfig, scaler: Scaler, attribute_mean: np.ndarray, attribute_std: np.ndarray
-):
-    """``release(san_params, x_raw, attributes_raw, activity, key) -> x_released`` in raw
-    units, for one variant: pure, so it can be vmapped over stacked sanitizers."""
+def make_release(cfg: DysanConfig, scaler: Scaler, attribute_min, attribute_max):
+    """``release(params, x_raw, attributes_raw, activity, key) -> x_released`` in raw
+    units, for one variant (``params``: :func:`release_params`): pure, so it can be
+    vmapped over stacked sanitizers. The attributes are scaled to [-1, 1] on the
+    training range (unknown: 0); ``activity`` is read only in the ``true`` mode."""
     sanitize = make_sanitize(cfg)
+    lo, hi = np.asarray(attribute_min, np.float32), np.asarray(attribute_max, np.float32)
 
-    def release(san_params, x_raw, attributes_raw, activity, key):
-        attributes = jnp.nan_to_num((attributes_raw - attribute_mean) / attribute_std)
-        x_hat = sanitize(san_params, scaler.apply(x_raw), attributes, activity, key)
+    def release(params, x_raw, attributes_raw, activity, key):
+        attributes = scale_attributes(attributes_raw, lo, hi)
+        x_hat = sanitize(params, scaler.apply(x_raw), attributes, activity, key)
         return scaler.invert(x_hat)
 
     return release
@@ -86,7 +118,15 @@ def _restore(run_dir: Path, step: int | None) -> tuple[dict, Any]:
         step,
         methods=DYSAN_METHODS,
         what="DySan",
-        init_for=lambda meta: make_train(DysanConfig(**meta["config"]))[0],
+        init_for=lambda meta: make_train(run_config(meta))[0],
+    )
+
+
+def _stats(meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    cond = meta["conditioning"]
+    return (
+        np.asarray(cond["attribute_min"], np.float32),
+        np.asarray(cond["attribute_max"], np.float32),
     )
 
 
@@ -96,16 +136,13 @@ def load_stacked(run_dir: str | Path, *, step: int | None = None) -> tuple[dict,
     :func:`make_release` function. ``meta["alive"]`` lists which variants stayed finite."""
     run_dir = Path(run_dir)
     meta, state = _restore(run_dir, step)
+    cfg = run_config(meta)
     n = len(meta["grid"])
-    params = jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(state["san"]))
+    params = jax.device_get(release_params(cfg, state))
+    params = jax.tree.map(lambda a: np.asarray(a)[:n], params)
     meta = {**meta, "alive": np.asarray(state["alive"])[:n].astype(bool).tolist()}
-    prepared = meta["prepared"]
-    release = make_release(
-        DysanConfig(**meta["config"]),
-        Scaler.from_json(prepared["scaler"]),
-        np.asarray(prepared["attribute_mean"], np.float32),
-        np.asarray(prepared["attribute_std"], np.float32),
-    )
+    scaler = Scaler.from_json(meta["prepared"]["scaler"])
+    release = make_release(cfg, scaler, *_stats(meta))
     return meta, params, release
 
 
@@ -137,16 +174,17 @@ def load_sanitizer(
 
 
 def _transform(meta: dict, state: Any, index: int) -> SanitizerTransform:
-    prepared = meta["prepared"]
     hp = meta["grid"][index]
+    cfg = run_config(meta)
+    lo, hi = _stats(meta)
     return SanitizerTransform(
-        name=f"dysan-a{hp['alpha']:g}-l{hp['lam']:g}",
+        name=variant_name("dysan", hp, cfg),
         hp=hp,
-        config=DysanConfig(**meta["config"]),
-        params=jax.device_get(select_variant(state["san"], index)),
-        scaler=Scaler.from_json(prepared["scaler"]),
-        attribute_mean=np.asarray(prepared["attribute_mean"], np.float32),
-        attribute_std=np.asarray(prepared["attribute_std"], np.float32),
+        config=cfg,
+        params=jax.device_get(select_variant(release_params(cfg, state), index)),
+        scaler=Scaler.from_json(meta["prepared"]["scaler"]),
+        attribute_min=lo,
+        attribute_max=hi,
     )
 
 
@@ -190,4 +228,7 @@ __all__ = [
     "load_sanitizers",
     "load_stacked",
     "make_release",
+    "release_params",
+    "run_config",
+    "variant_name",
 ]

@@ -1,4 +1,8 @@
-"""DySan's three networks (systems.md section 1): sanitizer, discriminator, predictor.
+"""jaxpriv's light DySan networks (``--arch light``): NOT the authors' networks.
+
+The authors' are in :mod:`jaxpriv.nn.dysan_original` (``--arch original``, the
+default). These are smaller: a sanitizer with Dense layers per time step (no
+bottleneck over the window), and classifiers that see only the sanitized window.
 
 Linen modules used functionally. Every convolution is :class:`~jaxpriv.nn.layers.Conv1D`
 (or :class:`~jaxpriv.nn.layers.ConvTranspose1D`), so training inside ``lax.scan``
@@ -14,8 +18,8 @@ Calling convention, for the variables that :func:`init_dysan_nets` returns::
     variables = {**variables, "batch_stats": updates["batch_stats"]}
     # evaluation: running averages, no dropout, deterministic
     logits = nets["predictor"].apply(variables, x, train=False)
-    # the sanitizer has no batch statistics or dropout
-    x_hat = nets["sanitizer"].apply(variables_san, x, attributes, activity, noise)
+    # the sanitizer has no batch statistics or dropout; cond: attributes, activity, noise
+    x_hat = nets["sanitizer"].apply(variables_san, x, cond_BxD)
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import jax.numpy as jnp
 
 from jaxpriv.nn.layers import Conv1D, ConvTranspose1D
 
-# Height, weight, age: the physical attributes the conditional sanitizer sees.
+# Height, weight, age (3), a one-hot activity input (4) and noise (2): the default
+# conditioning vector.
 NUM_ATTRIBUTES = 3
 NUM_NOISE = 2
 
@@ -37,7 +42,8 @@ def _scaled(features: int, width: float) -> int:
 
 
 class Sanitizer(nn.Module):
-    """DySan's sanitizer, an autoencoder ``x_BxWxC -> x_hat_BxWxC`` (same shape).
+    """jaxpriv's light sanitizer (``--arch light``), NOT the authors' network: an
+    autoencoder ``x_BxWxC -> x_hat_BxWxC`` (same shape) with Dense layers per time step.
 
     Encoder ``Conv1D(64, 6)`` -> ``Conv1D(128, 5)`` (VALID, no activation, as the
     original code) -> [conditional: the conditioning vector concatenated at every
@@ -46,45 +52,35 @@ class Sanitizer(nn.Module):
     ``ConvTranspose1D(C, 6)`` (linear output). Lengths: 125 -> 120 -> 116 -> ... ->
     120 -> 125.
 
-    Reading of the paper's layer list: the Dense layers act per time step on the
-    feature axis (Flax ``Dense`` on ``(B, T, F)``), so the encoder keeps its time
-    axis and the transposed convolutions can restore the length. This keeps the
-    network small (about 169k parameters for 125 x 6) so 36 variants train at
-    once; a Dense over the flattened ``116 x 128`` features would have ~1.9M
-    weights in its first layer alone. The paper's last layer
-    (``Deconv1D(64, 5, softmax)``) is read, as the original code, as a linear
-    transposed convolution back to ``C`` channels with kernel 6.
+    How it differs from the authors' sanitizer (:class:`~jaxpriv.nn.dysan_original.
+    OriginalSanitizer`, 3.9M parameters): the Dense layers act per time step on the
+    feature axis, so there is no bottleneck over the whole window (about 169k
+    parameters for 125 x 6), and it reconstructs no attributes or activity. Small
+    enough for 36 variants to train at once on a CPU.
 
-    The conditioning vector (``conditional=True``, the original code) is
-    ``[attributes (3), one-hot activity (num_activities), noise (2)]``, the same
-    at every time step. Callers pass the attributes already normalised and with
-    unknown values (NaN) already imputed: NaN here would spread to every output.
-    The noise is drawn by the caller (uniform in ``[0, 1)`` in the original), so
-    randomness stays explicit.
+    The conditioning vector ``cond_BxD`` (``conditional=True``) is built by the caller
+    (:func:`jaxpriv.methods.dysan_inputs.conditioning`: attributes, activity input,
+    noise), the same at every time step. Callers pass finite values: NaN here would
+    spread to every output.
     """
 
     num_channels: int = 6  # output channels: the input's, for x_hat to replace x
-    num_activities: int = 4
     conditional: bool = True
-    width: float = 1.0  # multiplies every hidden layer's features (1.0: the paper's)
+    width: float = 1.0  # multiplies every hidden layer's features (1.0: the full size)
 
     @nn.compact
-    def __call__(
-        self,
-        x_BxWxC: jax.Array,
-        attributes_Bx3: jax.Array | None = None,
-        activity_B: jax.Array | None = None,
-        noise_Bx2: jax.Array | None = None,
-        train: bool = False,
-    ) -> jax.Array:
-        """Sanitize a batch; ``train`` is accepted for a uniform interface (no dropout/BN)."""
-        del train  # No layer behaves differently in training.
+    def __call__(self, x_BxWxC: jax.Array, cond_BxD: jax.Array | None = None) -> jax.Array:
+        """Sanitize a batch (no dropout or batch statistics: one behaviour)."""
         h_BxTxF = Conv1D(_scaled(64, self.width), 6, padding="VALID")(x_BxWxC)
         h_BxTxF = Conv1D(_scaled(128, self.width), 5, padding="VALID")(h_BxTxF)
         if self.conditional:
-            cond_BxD = self._conditioning(x_BxWxC.shape[0], attributes_Bx3, activity_B, noise_Bx2)
+            if cond_BxD is None:
+                raise ValueError(
+                    "a conditional Sanitizer needs cond_BxD (attributes, activity input, "
+                    "noise); pass it, or build the Sanitizer with conditional=False"
+                )
             cond_BxTxD = jnp.broadcast_to(
-                cond_BxD[:, None, :].astype(h_BxTxF.dtype),
+                jnp.asarray(cond_BxD, h_BxTxF.dtype)[:, None, :],
                 (*h_BxTxF.shape[:2], cond_BxD.shape[-1]),
             )
             h_BxTxF = jnp.concatenate([h_BxTxF, cond_BxTxD], axis=-1)
@@ -95,26 +91,6 @@ class Sanitizer(nn.Module):
         h_BxTxF = jnp.tanh(nn.Dense(_scaled(128, self.width))(h_BxTxF))
         h_BxTxF = jnp.tanh(ConvTranspose1D(_scaled(128, self.width), 5)(h_BxTxF))
         return ConvTranspose1D(self.num_channels, 6)(h_BxTxF)
-
-    def _conditioning(
-        self,
-        batch: int,
-        attributes_Bx3: jax.Array | None,
-        activity_B: jax.Array | None,
-        noise_Bx2: jax.Array | None,
-    ) -> jax.Array:
-        """``[attributes, one-hot activity, noise]`` of shape ``(B, 3 + num_activities + 2)``."""
-        given = {"attributes_Bx3": attributes_Bx3, "activity_B": activity_B, "noise_Bx2": noise_Bx2}
-        missing = [name for name, value in given.items() if value is None]
-        if missing:
-            raise ValueError(
-                f"conditional Sanitizer needs {', '.join(missing)} (got None); "
-                "pass them, or build the Sanitizer with conditional=False"
-            )
-        attributes_Bx3 = jnp.asarray(attributes_Bx3, jnp.float32).reshape(batch, NUM_ATTRIBUTES)
-        noise_Bx2 = jnp.asarray(noise_Bx2, jnp.float32).reshape(batch, NUM_NOISE)
-        activity_BxA = jax.nn.one_hot(jnp.asarray(activity_B).reshape(batch), self.num_activities)
-        return jnp.concatenate([attributes_Bx3, activity_BxA, noise_Bx2], axis=-1)
 
 
 def _batch_norm(train: bool) -> nn.BatchNorm:
@@ -180,7 +156,7 @@ def make_dysan_nets(
 ) -> dict[str, nn.Module]:
     """The three modules, keyed ``"sanitizer"``, ``"discriminator"``, ``"predictor"``."""
     return {
-        "sanitizer": Sanitizer(channels, num_activities, conditional),
+        "sanitizer": Sanitizer(channels, conditional),
         "discriminator": Discriminator(num_genders),
         "predictor": Predictor(num_activities),
     }
@@ -204,15 +180,9 @@ def init_dysan_nets(
     nets = make_dysan_nets(channels, num_activities, conditional, num_genders)
     k_san, k_disc, k_pred = jax.random.split(key, 3)
     x_1xWxC = jnp.zeros((1, window, channels), jnp.float32)
-    cond = {}
-    if conditional:
-        cond = {
-            "attributes_Bx3": jnp.zeros((1, NUM_ATTRIBUTES)),
-            "activity_B": jnp.zeros((1,), jnp.int32),
-            "noise_Bx2": jnp.zeros((1, NUM_NOISE)),
-        }
+    cond = jnp.zeros((1, NUM_ATTRIBUTES + num_activities + NUM_NOISE)) if conditional else None
     return {
-        "sanitizer": nets["sanitizer"].init(k_san, x_1xWxC, **cond),
+        "sanitizer": nets["sanitizer"].init(k_san, x_1xWxC, cond),
         "discriminator": nets["discriminator"].init(k_disc, x_1xWxC, train=False),
         "predictor": nets["predictor"].init(k_pred, x_1xWxC, train=False),
     }
