@@ -27,6 +27,8 @@ def test_a_tiny_run_is_stored_and_restored_as_olympus(tmp_path, monkeypatch) -> 
     assert meta["method"] == "olympus"
     assert [(v["alpha"], v["lam"]) for v in meta["grid"]] == [(0.6, 0.4)]
     assert meta["config"]["epochs"] == 1 and meta["config"]["width"] == 0.25  # DySan's quick
+    # ...on jaxpriv's light networks, the sanitizer told nothing about the activity.
+    assert meta["config"]["arch"] == "light" and meta["config"]["activity_mode"] == "original"
     assert (run / "summary.md").read_text().startswith("# Olympus quick")
 
     ts = load_transforms(run)
