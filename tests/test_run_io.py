@@ -92,8 +92,9 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_fsync_directory_is_best_effort(tmp_path: Path) -> None:
-    run_io.fsync_directory(tmp_path)
-    run_io.fsync_directory(tmp_path / "missing")  # no error: nothing to sync
+    assert run_io.fsync_directory(tmp_path) is None
+    assert run_io.fsync_directory(tmp_path / "missing") is None  # no error: nothing to sync
+    assert not (tmp_path / "missing").exists()  # and nothing created
 
 
 def test_json_is_strict() -> None:
