@@ -6,7 +6,12 @@ same ``sweep_jit`` with a grid of one, K times. Prints variants, steps, wall
 time each way (compilation excluded, reported apart), the ratio, windows/s,
 peak memory and the device, and writes them as a record (``jaxpriv.records``).
 
-    python benchmarks/sweep_dysan.py [--variants 36] [--epochs 1] [--data SPEC] [--out FILE]
+    python benchmarks/sweep_dysan.py [--variants 36] [--epochs 1] [--preset quick]
+        [--arch original|light] [--mode sum|vector] [--k K] [--max-batches N]
+        [--sequential-variants N] [--data SPEC] [--out FILE]
+
+``--max-batches`` keeps only the first N batches' worth of training windows (a shorter
+epoch, for a quick look on slow hardware); the record says how many were used.
 """
 
 from __future__ import annotations
@@ -56,8 +61,12 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=36)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--preset", default="quick")
-    parser.add_argument("--width", type=float, help="override the preset's width")
+    parser.add_argument("--width", type=float, help="override the preset's width (light)")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--arch", choices=dysan.ARCHS, help="override the preset's networks")
+    parser.add_argument("--mode", choices=("sum", "vector"), help="override the preset's mode")
+    parser.add_argument("--k", type=int, help="override the preset's K (predictor and disc.)")
+    parser.add_argument("--max-batches", type=int, help="train on this many batches per epoch")
     parser.add_argument("--data", default="embedded")
     parser.add_argument(
         "--sequential-variants",
@@ -68,22 +77,26 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/sweep_dysan.json")
     args = parser.parse_args()
     load_at_start = load_average()
-    overrides = {"width": args.width, "batch_size": args.batch_size}
+    overrides = {"width": args.width, "batch_size": args.batch_size, "arch": args.arch,
+                 "mode": args.mode, "k_pred": args.k, "k_disc": args.k}  # fmt: skip
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = dysan.preset_config(args.preset, epochs=args.epochs, **overrides)
-    data = dysan_task().prepare(load_dataset(args.data)).train
+    data = dysan.dysan_arrays(dysan_task().prepare(load_dataset(args.data)))[0]
+    if args.max_batches:
+        data = {k: v[: args.max_batches * cfg.batch_size] for k, v in data.items()}
     grid = [
         {**v, "lr_san": 5e-4, "lr_pred": 5e-4, "lr_disc": 5e-4, "seed": i}
         for i, v in enumerate(dysan_grid()[: args.variants])
     ]
     n = data["x"].shape[0]
-    steps = (n // cfg.batch_size) * args.epochs * (1 + cfg.k_pred + cfg.k_disc)
+    san_steps = len(dysan.term_names(cfg)) if cfg.mode == "vector" else 1
+    steps = (n // cfg.batch_size) * args.epochs * (san_steps + cfg.k_pred + cfg.k_disc)
     device = jax.devices()[0]
     print(
         f"device: {device.device_kind} x{len(jax.devices())} ({platform.machine()}, "
         f"{os.cpu_count()} host cores); {n} training windows; preset {args.preset}, "
-        f"width {cfg.width}, batch {cfg.batch_size}, {args.epochs} epoch(s), "
-        f"{steps} optimizer steps per variant"
+        f"{cfg.arch} networks (width {cfg.width}), {cfg.mode} mode, K {cfg.k_pred}, "
+        f"batch {cfg.batch_size}, {args.epochs} epoch(s), {steps} optimizer steps per variant"
     )
 
     compile_v, run_v = timed_run(cfg, grid, data, args.epochs)
@@ -111,6 +124,10 @@ def main() -> None:
     )
     results = {
         "preset": args.preset,
+        "device_kind": device.device_kind,
+        "arch": cfg.arch,
+        "mode": cfg.mode,
+        "k": cfg.k_pred,
         "width": cfg.width,
         "batch_size": cfg.batch_size,
         "epochs": args.epochs,
