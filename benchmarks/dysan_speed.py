@@ -99,6 +99,12 @@ def time_row(
         if k
         else [0.0, 0.0],
         "load_1min_after_each_batch": loads,
+        # What it means for training: batches per epoch on this data, one variant's epoch,
+        # and the 36-variant grid's epoch run variant after variant (vmapping does not
+        # make a saturated CPU faster: benchmarks/RESULTS.md).
+        "batches_per_epoch": n // batch_size,
+        "epoch_s": round(n // batch_size * per_batch, 1),
+        "grid_epoch_min_one_by_one": round(36 * (n // batch_size) * per_batch / variants / 60, 1),
     }
     ref = AUTHORS_CODE_S.get((mode, k)) if variants == 1 else None
     if ref is not None:
