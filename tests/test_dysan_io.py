@@ -108,6 +108,21 @@ def test_bad_files_give_clear_errors(run_dir, tmp_path) -> None:
     assert path.is_file() and not list(path.parent.glob(".*.tmp"))
 
 
+def test_the_harness_restores_the_run_as_transforms(run_dir) -> None:
+    from eval.transforms import RAW, load_transforms
+
+    ts = load_transforms(run_dir)
+    assert ts.names == (RAW, "dysan-a0.3-l0.2", "dysan-a0.3-l0.4")
+    assert ts.info == {"arch": "original", "activity_mode": "predicted"}
+    x, attributes, activity = windows(256)  # one chunk of the harness's: no padding
+    released = ts.release(np.asarray(x), np.asarray(attributes), np.asarray(activity), 0)
+    assert released.shape == (3, 256, 125, 6) and np.isfinite(released).all()
+    # Variant 1 is the transform load_sanitizer gives (same noise key as the harness's).
+    t = load_sanitizer(run_dir, index=1)
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(0), 0), 2)
+    np.testing.assert_allclose(released[2], t(x, attributes, activity, keys[1]), atol=1e-4)
+
+
 def test_runs_from_before_arch_and_activity_mode_are_refused_clearly() -> None:
     from jaxpriv.methods.dysan_io import run_config
 

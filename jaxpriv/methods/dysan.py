@@ -66,6 +66,7 @@ __all__ = [
     "LEAK_WARNING",
     "PRESETS",
     "DysanConfig",
+    "DysanNets",
     "conditioning_stats",
     "config_from_meta",
     "dysan_arrays",
@@ -226,6 +227,3 @@ def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
 def _all_finite(tree: PyTree) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
     return jnp.all(jnp.stack(leaves))
-
-
-__all__ += ["DysanNets"]

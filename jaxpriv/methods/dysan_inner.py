@@ -12,7 +12,9 @@ Early stop (``DysanConfig.early_stop``), the code's rule: a network stops once i
 taken more than ``EARLY_STOP_WINDOW`` steps and the largest of its last
 ``EARLY_STOP_WINDOW`` batch losses is below ``1/EARLY_STOP_FACTOR`` of the first loss
 it recorded (its first iteration's mean inner loss; ``EARLY_STOP_FIRST_LOSS`` before
-that). The reported loss is the code's: the sum of the losses divided by ``K``.
+that). The reported loss is the code's: the sum of the losses divided by ``K``. (The
+code runs its discriminator loop for ``K_pred`` steps too; here each loop has its own
+``K``, equal in the paper's setting.)
 """
 
 from __future__ import annotations

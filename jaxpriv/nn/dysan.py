@@ -104,7 +104,8 @@ def _avg_pool2(h_BxTxF: jax.Array) -> jax.Array:
 
 
 class Discriminator(nn.Module):
-    """DySan's sensitive-attribute (gender) classifier ``x_BxWxC -> logits_BxK``.
+    """The light gender classifier ``x_BxWxC -> logits_BxK`` (not the authors': theirs is
+    :class:`~jaxpriv.nn.dysan_original.OriginalDiscriminator`).
 
     ``Conv1D(64, 6)`` ReLU -> AvgPool(2) -> BatchNorm -> Dropout(0.5) -> flatten ->
     ``Dense(64)`` ReLU -> ``Dense(num_classes)``. Logits, not probabilities (the
@@ -127,7 +128,8 @@ class Discriminator(nn.Module):
 
 
 class Predictor(nn.Module):
-    """DySan's activity classifier ``x_BxWxC -> logits_BxK``.
+    """The light activity classifier ``x_BxWxC -> logits_BxK`` (the authors' is
+    :class:`~jaxpriv.nn.dysan_original.OriginalPredictor`; this one sees only ``x_hat``).
 
     ``Conv1D(100, 6)`` ReLU -> AvgPool(2) -> BatchNorm -> ``Conv1D(100, 5)`` ReLU ->
     AvgPool(2) -> ``Conv1D(160, 5)`` ReLU -> AvgPool(2) -> ``Conv1D(160, 5)`` ReLU ->
