@@ -73,29 +73,46 @@ class EvalContext:
 
     def features(self, split: str, side: str) -> np.ndarray:
         """Window features ``(V, N, D)`` of every transform's release on one side."""
+        s = self.splits[split]
+        if s.folds is not None:
+            side = "test"  # a k-fold's two sides are the same windows
         key = (split, side)
         if key not in self._features:
-            s = self.splits[split]
             x = s.released_train if side == "train" else s.released_test
             with self.step(f"features of {x.shape[0]} x {x.shape[1]} windows ({split}, {side})"):
                 self._features[key] = features_of(x, self.rate_hz, s.train.channels)
         return self._features[key]
 
-    def attack_data(self, split: str, task: str) -> AttackData:
-        """What every family of ``(split, task)`` is fitted and tested on."""
-        if (split, task) not in self._data:
-            s = self.splits[split]
+    def attack_data(self, split: str, task: str, fold: int = 0) -> AttackData:
+        """What every family of ``(split, task)`` is fitted and tested on (for a user
+        k-fold, fold ``fold``'s: the other folds' windows against this fold's)."""
+        s = self.splits[split]
+        whole = s.folds is None
+        if (split, task, fold) not in self._data:
+            train_rows, test_rows = s.fold_rows(fold)
+
+            def rows(x: np.ndarray, r: np.ndarray) -> np.ndarray:
+                return x if whole else x[:, r]
+
             y, valid, k = s.labels(task, "train")
-            self._data[(split, task)] = AttackData(
-                s.released_train, y, valid, s.released_test, k,
-                features=lambda side: self.features(split, side),
+            y, valid = y[train_rows], valid[train_rows]
+            data = AttackData(
+                rows(s.released_train, train_rows), y, valid,
+                rows(s.released_test, test_rows), k,
+                features=lambda side: rows(
+                    self.features(split, side), train_rows if side == "train" else test_rows
+                ),
                 own_split=own_split(
-                    s.train, _unseen_test_users(s), y, valid,
+                    s.train if whole else s.train.take(train_rows),
+                    not whole or _unseen_test_users(s), y, valid,
                     fraction=self.config.strong.validation_fraction,
-                    seed=self._seed(split, task, "validation"),
+                    seed=self._seed(split, task, "validation", *([] if whole else [str(fold)])),
                 ),
             )  # fmt: skip
-        return self._data[(split, task)]
+            if not whole:
+                return data  # a fold's rows are copies: made when asked, not kept
+            self._data[(split, task, fold)] = data
+        return self._data[(split, task, fold)]
 
     def _seed(self, *key: str) -> int:
         # Distinct per attacker set and reproducible (str hashes are salted per process).
@@ -193,17 +210,24 @@ class EvalContext:
             return self._predictions[key]
         s = self.splits[split]
         selected = self.selected(split, task, family, mode)
-        data = self.attack_data(split, task)
         fits = int(selected.any()) if mode == "static" else int(selected.sum())
+        folds = f" x {s.num_folds} folds" if s.folds is not None else ""
         t0 = time.perf_counter()
-        with self.step(f"{fits} {family.upper()} {task} model(s), {mode}, {s.threat}"):
-            pred, info = REGISTRY[family].attack(
-                data, selected, mode=mode, cfg=self.config, seed=self._seed(*key),
-                execution=self.config.execution,
-            )  # fmt: skip
+        pred = np.full((len(self.transforms.names), len(s.test)), UNJUDGED, np.int32)
+        infos = {}
+        with self.step(f"{fits}{folds} {family.upper()} {task} model(s), {mode}, {s.threat}"):
+            for fold in range(s.num_folds):
+                seed = self._seed(*key, *([str(fold)] if s.folds is not None else []))
+                fold_pred, info = REGISTRY[family].attack(
+                    self.attack_data(split, task, fold), selected, mode=mode, cfg=self.config,
+                    seed=seed, execution=self.config.execution,
+                )  # fmt: skip
+                pred[:, s.fold_rows(fold)[1]] = fold_pred
+                if info:
+                    infos[f"fold {fold}"] = info
         self._predictions[key] = pred
-        if info:
-            self.info[key] = info
+        if infos:
+            self.info[key] = infos["fold 0"] if s.folds is None else infos
         self._attack_seconds += time.perf_counter() - t0
         done = len(self._predictions)
         if done < self.planned_attacks:

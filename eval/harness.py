@@ -2,7 +2,7 @@
 every one of them (raw data included as the reference), and write a report.
 
     python -m eval.harness --run runs/dysan-quick [--data SPEC] [--splits subject,trial]
-        [--test-data SPEC]
+        [--test-data SPEC] [--folds K]
         [--evaluators utility,privacy,distortion,dtw,online] [--preset quick|full]
         [--attackers staged|all|cheap] [--strong-transforms N] [--execution auto|vmap|sequential]
 
@@ -29,7 +29,14 @@ from eval.generators import GEN_EVALUATORS
 from eval.generators import PRESETS as GEN_PRESETS
 from eval.report import write_report
 from eval.report_markdown import HEADLINE_COLUMNS
-from eval.splits import THREATS, build_cross_split, build_split
+from eval.splits import (
+    DEFAULT_FOLDS,
+    MIN_TEST_USERS,
+    THREATS,
+    build_cross_split,
+    build_kfold_split,
+    build_split,
+)
 from eval.transforms import load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
@@ -44,6 +51,10 @@ def _names(text: str, known: dict | tuple, what: str) -> list[str]:
     if unknown or not names:
         raise ValueError(f"--{what}: unknown {unknown or text!r}; choose from {list(known)}")
     return names
+
+
+def _too_few(split) -> bool:
+    return len(split.test_users()) < MIN_TEST_USERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--splits",
         default="subject,trial",
-        help=f"comma list of {list(THREATS)}: subject = held-out users; trial/time = "
-        "held-out data of known users (default: subject,trial)",
+        help=f"comma list of {list(THREATS)}: subject = held-out users; kfold = every user "
+        "held out once (added when the subject split has fewer than "
+        f"{MIN_TEST_USERS} held-out users); trial/time = held-out data of known users "
+        "(default: subject,trial)",
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        help=f"user k-fold: the number of folds (default {DEFAULT_FOLDS}; at most one per user)",
     )
     p.add_argument(
         "--evaluators",
@@ -132,9 +151,19 @@ def main(argv: list[str] | None = None) -> int:
         built = {}
         for kind in splits:
             print(f"[split {kind}] windowing and releasing ({THREATS[kind]})", file=sys.stderr)
-            built[kind] = build_split(ds, transforms, kind, seed=args.seed)
+            if kind == "kfold":
+                built[kind] = build_kfold_split(ds, transforms, folds=args.folds, seed=args.seed)
+            else:
+                built[kind] = build_split(ds, transforms, kind, seed=args.seed)
             for w in built[kind].warnings:
                 print(f"  warning: {w}", file=sys.stderr)
+            if kind == "subject" and "kfold" not in splits and _too_few(built[kind]):
+                splits.append("kfold")  # judged where the population can support a figure
+                print(
+                    f"  {len(built[kind].test_users())} held-out users: adding the user "
+                    f"k-fold split ({args.folds} folds) so every user is held out once",
+                    file=sys.stderr,
+                )
         test_ds = None
         if args.test_data:
             test_ds = load_dataset(

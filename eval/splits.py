@@ -4,6 +4,10 @@ Two threats, labelled everywhere they appear:
 - ``subject`` -> **held-out users**: the attacker never saw the people it
   attacks (attribute inference on new users). By default the run's own
   held-out users, so the sanitizers never saw them either.
+- ``kfold`` -> **held-out users, each once**: the users are dealt into folds
+  (stratified by gender); attackers are retrained per fold on the other folds'
+  releases, and the predictions pooled over every user, so a small population
+  still gives a per-user interval (:func:`build_kfold_split`).
 - ``trial`` / ``time`` -> **held-out data of known users**: the attacker has
   other recordings (trial) or earlier data (time) of the same people; the only
   threat under which identity can be inferred.
@@ -21,17 +25,20 @@ import numpy as np
 
 from eval.transforms import TransformSet
 from jaxpriv.data.dataset import DataFormatError, Dataset
-from jaxpriv.data.splits import split_by_subject, split_dataset
+from jaxpriv.data.splits import split_by_subject, split_dataset, subject_folds
 from jaxpriv.data.task import window_pair
 from jaxpriv.data.windows import Windows
 
 THREATS = {
     "subject": "held-out users",
+    "kfold": "held-out users, each user held out once (user k-fold)",
     "trial": "held-out data of known users (other trials)",
     "time": "held-out data of known users (later in each recording)",
     "cross": "users of another dataset (attackers trained on the run's data)",
 }
+KNOWN_USERS = ("trial", "time")  # the splits that test other data of the training users
 MIN_TEST_USERS = 4
+DEFAULT_FOLDS = 5
 
 # task -> (what it is, which splits can measure it)
 TASKS = {
@@ -43,7 +50,11 @@ TASKS = {
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class EvalSplit:
-    """Raw and released windows of one split; ``released_*[v]`` is transform ``v``'s."""
+    """Raw and released windows of one split; ``released_*[v]`` is transform ``v``'s.
+
+    A user k-fold split has ``folds``: the fold of every window; its train and test
+    sides are the same windows, and fold ``f``'s attackers learn from the windows of
+    the other folds and predict fold ``f``'s."""
 
     kind: str
     train: Windows
@@ -51,6 +62,7 @@ class EvalSplit:
     released_train: np.ndarray  # (V, N, W, C)
     released_test: np.ndarray  # (V, M, W, C)
     warnings: tuple[str, ...]
+    folds: np.ndarray | None = None  # (M,) int: each window's fold (kfold only)
 
     @property
     def threat(self) -> str:
@@ -58,7 +70,20 @@ class EvalSplit:
 
     def tasks(self) -> tuple[str, ...]:
         """Tasks this split can measure (identity needs the same users on both sides)."""
-        return ("activity", "gender") if self.kind in ("subject", "cross") else tuple(TASKS)
+        held_out_users = self.kind in ("subject", "cross", "kfold")
+        return ("activity", "gender") if held_out_users else tuple(TASKS)
+
+    def fold_rows(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(train_N, test_M)`` bool: the rows fold ``fold``'s attackers learn from and
+        predict (the whole sides when the split has no folds)."""
+        if self.folds is None:
+            return np.ones(len(self.train), bool), np.ones(len(self.test), bool)
+        return self.folds != fold, self.folds == fold
+
+    @property
+    def num_folds(self) -> int:
+        """1 for a single train/test split, else the number of folds."""
+        return 1 if self.folds is None else int(self.folds.max()) + 1
 
     def labels(self, task: str, side: str) -> tuple[np.ndarray, np.ndarray, int]:
         """``(y_N, valid_N, num_classes)`` of ``task`` on ``side`` ("train" or "test")."""
@@ -86,8 +111,15 @@ class EvalSplit:
             "train_windows": len(self.train),
             "test_windows": len(self.test),
             "test_genders": _gender_counts(self.test),
+            **({"folds": self._fold_users()} if self.folds is not None else {}),
             "warnings": list(self.warnings),
         }
+
+    def _fold_users(self) -> list[list[str]]:
+        return [
+            [self.test.subjects[u] for u in np.unique(self.test.subject[self.folds == f])]
+            for f in range(self.num_folds)
+        ]
 
 
 def _gender_counts(win: Windows) -> dict[str, int]:
@@ -139,6 +171,51 @@ def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int =
         released_test=transforms.release(test.x, test.attributes, test.activity, seed + 1),
         warnings=tuple(warnings),
     )
+
+
+def build_kfold_split(
+    ds: Dataset, transforms: TransformSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0
+) -> EvalSplit:
+    """The user k-fold split: every user of ``ds`` (cut with the run's task) in one of
+    ``folds`` folds (at most one per user; stratified by gender), the windows released
+    once. Attackers of fold ``f`` learn from the other folds' releases and predict fold
+    ``f``'s, so every user is held out exactly once (:attr:`EvalSplit.folds`)."""
+    spec = transforms.spec
+    task = spec.task()
+    ds = task.cut(ds)
+    users = list(ds.subject_ids)
+    if len(users) < 2:
+        raise DataFormatError(f"{ds.name}: a user k-fold needs at least 2 users, not {users}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"--folds must be an integer >= 2, not {folds!r}")
+    k = min(folds, len(users))
+    fold_of_user = {u: f for f, fold in enumerate(subject_folds(ds, k, seed)) for u in fold}
+    win, _ = window_pair(task, ds, ds, ds, "kfold")
+    fold_N = np.array([fold_of_user[win.subjects[s]] for s in win.subject], np.int32)
+    warnings = []
+    if k < folds:
+        warnings.append(f"{len(users)} users: {k} folds of one user each (leave one user out)")
+    trained_on = _trained_users(spec, users) if transforms.method != "baselines" else []
+    if trained_on:
+        warnings.append(
+            f"the run's transforms trained on {len(trained_on)} of these {len(users)} users: "
+            "their releases are judged alongside those of users the transforms never saw "
+            f"({sorted(set(users) - set(trained_on)) or 'none'}; metrics.json has every "
+            "user's accuracy)"
+        )
+    warnings += _check("subject", win, win)  # pooled over the folds: all users tested
+    released = transforms.release(win.x, win.attributes, win.activity, seed)
+    return EvalSplit(
+        kind="kfold", train=win, test=win, released_train=released, released_test=released,
+        warnings=tuple(warnings), folds=fold_N,
+    )  # fmt: skip
+
+
+def _trained_users(spec, users: list[str]) -> list[str]:
+    """The users among ``users`` whose data the run trained on."""
+    if spec.split != "subject":
+        return users
+    return [u for u in users if u not in set(spec.test_subjects)]
 
 
 def build_cross_split(
@@ -211,6 +288,6 @@ def _check(kind: str, train: Windows, test: Windows) -> list[str]:
                 f"users {names} have no training windows: identity cannot be inferred for them"
             )
     if (test.gender < 0).any() or (train.gender < 0).any():
-        n = int((test.gender < 0).sum() + (train.gender < 0).sum())
+        n = int((test.gender < 0).sum() + (0 if train is test else (train.gender < 0).sum()))
         warnings.append(f"{n} windows of users with unknown gender are left out of gender tasks")
     return warnings

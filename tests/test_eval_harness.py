@@ -146,6 +146,23 @@ def test_report_files_are_written_and_headline_lists_raw_and_variants(report) ->
     assert not list(out.glob(".*"))  # no temporary files left behind
 
 
+def test_few_held_out_users_add_the_user_kfold_which_tests_every_user(report) -> None:
+    _, m = report
+    subject, kfold = m["splits"]["subject"], m["splits"]["kfold"]
+    assert len(subject["test_users"]) < 4  # 8 users: the run held out 2
+    users = sorted(kfold["test_users"])
+    assert users == sorted(subject["train_users"] + subject["test_users"])
+    assert sorted(u for fold in kfold["folds"] for u in fold) == users  # each user once
+    gender = [r for r in m["results"]["privacy"]["records"] if r["split"] == "kfold"
+              and r["task"] == "gender" and r["family"] == "strongest"]  # fmt: skip
+    assert gender and all(r["users"] == len(users) for r in gender)
+    assert any("kfold" in name and "best variant" in name for name in m["targets"]) or any(
+        "each user held out once" in name for name in m["targets"]
+    )
+    headline = m["headline"][0]["gender 95% CI"]
+    assert f"({len(users)} users)" in headline  # the headline reports the k-fold
+
+
 def test_bad_inputs_give_clear_errors(run_dir, tmp_path, capsys) -> None:
     assert harness.main(["--run", str(tmp_path)]) == 2
     assert "no checkpoints/" in capsys.readouterr().err

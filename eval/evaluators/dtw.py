@@ -33,6 +33,7 @@ from dtaidistance import dtw_ndim
 
 from eval.context import EvalContext
 from eval.evaluators import register
+from eval.splits import KNOWN_USERS
 
 
 def _check_window(window: int | None) -> int | None:
@@ -190,7 +191,7 @@ def dtw(ctx: EvalContext) -> dict[str, Any]:
             name: float(np.mean(dtw_paired(raw, released[rows], window=cfg.dtw_window)))
             for name, released in zip(ctx.transforms.names, split.released_test, strict=True)
         }
-    known = [name for name in ctx.splits if name != "subject"]
+    known = [name for name in ctx.splits if name in KNOWN_USERS]
     if not known:
         out["rank"] = {"skipped": "needs a known-users split (--splits trial or time)"}
         return out
