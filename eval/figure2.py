@@ -10,7 +10,10 @@ Trains what is missing (``train.dysan``, ``train.gen``, ``train.olympus``,
 then measures every transform on the Subject split with the harness's
 attackers: the app's activity model and the gender attacker, each trained on
 raw data (static) and retrained on the release (adaptive); per mode the
-stronger of the CNN and the random forest. DySan's row is its variant with the
+harness's ``strongest`` record: the best of every family that judged the
+transform (``cnn``, ``rf``, and the staged ``strong`` family where the staged
+plan trained it), named in the table, with the figures the strong family applied
+to but did not judge marked "cheap only". DySan's row is its variant with the
 best ``0.2 * activity + 0.8 * (1 - |1/2 - gender|)`` (the fixed policy's
 score, seed 001) under the adaptive attackers, chosen on these same held-out
 users, which flatters DySan: the table also gives the median variant. GEN and
@@ -32,12 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from eval.attackers import FAMILIES
 from eval.config import PRESETS
 from eval.context import EvalContext
+from eval.evaluators.attacks import attack_records
 from eval.reproduce import (
     RunRecipe,
-    attack_scores,
     build_splits,
     data_argv,
     ensure_run,
@@ -89,19 +91,33 @@ def recipes(args: argparse.Namespace) -> dict[str, RunRecipe]:
     return {m: RunRecipe(f"train.{m}", runs / f"{m}-{args.preset}", argv) for m in METHODS}
 
 
-def _strongest(ctx, task: str, mode: str) -> dict[str, float]:
-    """Per transform, the higher accuracy of the CNN and the random forest."""
-    scores = [attack_scores(ctx, "subject", task, mode, family) for family in FAMILIES]
-    return {name: max(s[name]["accuracy"] for s in scores) for name in ctx.transforms.names}
-
-
 ACCURACIES = tuple(f"{t}_{m}" for t in ("activity", "gender") for m in ("static", "adaptive"))
+SPLIT = "subject"
+
+
+def collect(records: list[dict[str, Any]], split: str, found: dict[str, dict]) -> None:
+    """Add each transform's ``strongest`` records of ``split`` to ``found[transform]``: per
+    ``task_mode`` of :data:`ACCURACIES`, the accuracy, the family that won and whether the
+    strong family applied but did not judge it (``cheap_only``), one entry per seed."""
+    for r in records:
+        key = f"{r['task']}_{r['mode']}"
+        if r["split"] != split or r["family"] != "strongest" or key not in ACCURACIES:
+            continue
+        entry = found.setdefault(r["transform"], {})
+        for field, value in (
+            ("accuracy", r["accuracy"]),
+            ("won_by", r.get("attacker", "?")),
+            ("cheap_only", bool(r.get("cheap_only", False))),
+        ):
+            entry.setdefault(field, {}).setdefault(key, []).append(value)
 
 
 def from_report(path: Path, names: tuple[str, ...], eval_preset: str) -> dict | None:
-    """The accuracies of the run's own harness report, when it measured exactly this:
-    seed 0, the same preset and transforms, newer than the checkpoints, the subject
-    split's activity and gender, static and adaptive, strongest family. Else ``None``."""
+    """The strongest records of the run's own harness report (:func:`collect`), when it
+    measured exactly this: seed 0, the same preset and transforms, newer than the
+    checkpoints, the subject split's activity and gender, static and adaptive, and the
+    strong family where the preset spends it (not a ``--attackers cheap`` report). Else
+    ``None``."""
     report = path / "report" / "metrics.json"
     if not report.is_file() or report.stat().st_mtime < (path / "checkpoints").stat().st_mtime:
         return None
@@ -110,40 +126,42 @@ def from_report(path: Path, names: tuple[str, ...], eval_preset: str) -> dict | 
         return None
     if tuple(t["name"] for t in saved.get("transforms", [])) != names:
         return None
-    found: dict[str, dict[str, list[float]]] = {n: {} for n in names}
+    plan = saved.get("config", {}).get("attackers", "cheap")  # older reports: no strong family
+    if plan == "cheap" and PRESETS[eval_preset].attackers != "cheap":
+        return None
+    found: dict[str, dict] = {n: {} for n in names}
     for role in ("utility", "privacy"):
-        for r in saved["results"].get(role, {}).get("records", []):
-            key = f"{r['task']}_{r['mode']}"
-            if r["split"] == "subject" and r["family"] == "strongest" and key in ACCURACIES:
-                found[r["transform"]][key] = [r["accuracy"]]
-    complete = all(set(found[n]) == set(ACCURACIES) for n in names)
+        collect(saved["results"].get(role, {}).get("records", []), SPLIT, found)
+    complete = all(set(found[n].get("accuracy", {})) == set(ACCURACIES) for n in names)
     return found if complete else None
 
 
 def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
-    """Accuracies (mean over seeds) and window statistics of every transform of one run.
+    """Accuracies (mean over seeds), the families that won them, and window statistics of
+    every transform of one run.
 
     With one seed, a harness report of the run that measured the same attackers is
     reused (``python -m eval.harness --run RUN`` makes one), so nothing is retrained."""
     transforms = load_transforms(path)
-    splits = build_splits(ds, transforms, ("subject",))
+    splits = build_splits(ds, transforms, (SPLIT,))
     reused = from_report(path, transforms.names, args.eval_preset) if args.seeds == 1 else None
     if reused is not None:
         print(f"[{path.name}] accuracies from its harness report", file=sys.stderr)
-    measured = reused or {n: {} for n in transforms.names}
+    measured: dict[str, dict] = reused or {n: {} for n in transforms.names}
     for seed in range(0 if reused else args.seeds):
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
         ctx = EvalContext(transforms, splits, PRESETS[args.eval_preset], ds.rate_hz, seed)
-        for task in ("activity", "gender"):
-            for mode in ("static", "adaptive"):
-                for name, acc in _strongest(ctx, task, mode).items():
-                    measured[name].setdefault(f"{task}_{mode}", []).append(acc)
-    released = splits["subject"].released_test
+        for role in ("utility", "privacy"):
+            collect(attack_records(ctx, role), SPLIT, measured)
+    released = splits[SPLIT].released_test
     out = {}
     for v, name in enumerate(transforms.names):
         stats = metrics.window_statistics(released[v])
+        m = measured[name]
         out[name] = {
-            **{k: mean_var(values)["mean"] for k, values in measured[name].items()},
+            **{k: mean_var(values)["mean"] for k, values in m["accuracy"].items()},
+            "won_by": m["won_by"],
+            "cheap_only": {k: any(flags) for k, flags in m["cheap_only"].items()},
             "statistics": {s: float(np.mean(stats[s])) for s in STATISTIC_NAMES},
             "relative_errors": metrics.relative_errors(released[0], released[v]),
             "alive": transforms.alive[v],
@@ -181,6 +199,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def won_by(r: dict[str, Any], key: str) -> str:
+    """The family that won the strongest figure ``key`` of a table row (``strong/rf``
+    where seeds differ), ``*`` where the strong family applied but did not judge it; ""
+    when not recorded. ``r["won_by"][key]``: the winner per seed; ``r["cheap_only"][key]``:
+    any seed's figure cheap only. (Table 2's rows too.)"""
+    families = list(dict.fromkeys(r.get("won_by", {}).get(key, [])))
+    if not families:
+        return ""
+    return "/".join(families) + ("*" if r.get("cheap_only", {}).get(key) else "")
+
+
+def _cell(r: dict[str, Any], key: str) -> str:
+    by = won_by(r, key)
+    return _pct(r[key]) + (f" ({by})" if by else "")
+
+
+def cheap_only_figures(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The shown figures the strong family applied to but did not judge (cheap only)."""
+    return [
+        f"{LABELS.get(r['method'], key)} {r['variant']} {k.replace('_', ' ')}"
+        for key, r in rows.items()
+        for k, flag in r.get("cheap_only", {}).items()
+        if flag
+    ]
+
+
 def accuracy_table(rows: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for key, r in rows.items():
@@ -192,11 +236,11 @@ def accuracy_table(rows: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
             {
                 "method": label,
                 "variant": r["variant"],
-                "activity static": _pct(r["activity_static"]),
-                "activity adaptive": _pct(r["activity_adaptive"]),
+                "activity static": _cell(r, "activity_static"),
+                "activity adaptive": _cell(r, "activity_adaptive"),
                 "paper activity": f"{paper[0]:.1f}" if paper else "",
-                "gender static": _pct(r["gender_static"]),
-                "gender adaptive": _pct(r["gender_adaptive"]),
+                "gender static": _cell(r, "gender_static"),
+                "gender adaptive": _cell(r, "gender_adaptive"),
                 "paper gender": f"{paper[1]:.1f}" if paper else "",
             }
         )
@@ -250,6 +294,13 @@ def plot_rows(rows: dict[str, dict[str, Any]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def _cheap_only_note(rows: dict[str, dict[str, Any]]) -> str:
+    cheap = cheap_only_figures(rows)
+    if not cheap:
+        return "Every figure above where the strong family applies was judged by it."
+    return "Not judged by the strong family (cheap only): " + "; ".join(cheap) + "."
+
+
 def render(rows: dict, measured: dict, info: dict[str, Any]) -> str:
     dist_columns = ["data", "transform", *STATISTIC_NAMES]
     shown = {r["variant"] for r in rows.values()} | {RAW}
@@ -266,11 +317,17 @@ def render(rows: dict, measured: dict, info: dict[str, Any]) -> str:
             "",
             format_table(accuracy_table(rows), list(COLUMNS)),
             "",
-            "Accuracy (%) on held-out users; per mode the stronger of the CNN and the random "
-            "forest. Static: trained on raw data; adaptive: retrained on the release (the "
-            "honest privacy number). DySan's variant is chosen on these users by the fixed "
-            "policy's score (flattering); the median variant is shown too. Paper: DySan trained "
-            "on MotionSense and tested on MobiAct; GEN against its own frozen estimator.",
+            "Accuracy (%) on held-out users; per mode the strongest of the attacker families "
+            "that judged the release, named in brackets (`cnn`, `rf`, and `strong` where the "
+            "staged plan trained it; `a/b`: the winner differed between seeds). `*`: the "
+            "strong family applies there but was not trained for that variant, so the figure "
+            "is the cheap families' only. Static: trained on raw data; adaptive: retrained on "
+            "the release (the honest privacy number). DySan's variant is chosen on these users "
+            "by the fixed policy's score (flattering); the median variant is shown too. Paper: "
+            "DySan trained on MotionSense and tested on MobiAct; GEN against its own frozen "
+            "estimator.",
+            "",
+            _cheap_only_note(rows),
             "",
             "![figure2](figure2.png)",
             "",
@@ -313,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_rows(rows, out / "figure2.png")
     write_text_atomic(out / "figure2.md", render(rows, measured, info))
     print(format_table(accuracy_table(rows), list(COLUMNS)))
+    print(_cheap_only_note(rows))
     print(f"report: {out / 'figure2.md'} ({info['elapsed_s'] / 60:.1f} min)")
     return 0
 

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from eval import figures
+from eval.attackers import ALL_FAMILIES
 from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records_of, find
+from eval.evaluators.online import STRONGEST
 from eval.transforms import RAW
 
 MAX_SHOWN = 3  # sanitizers drawn in the trace, distortion and attacker figures
@@ -50,7 +52,11 @@ def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[P
     shown = representatives(ctx, results)
     gender = _best(records, task="gender", mode="adaptive")
     activity = _best(records, task="activity", mode="adaptive")
-    policies = [p for p in results.get("online", {}).get("policies", []) if p["attacker"] == "rf"]
+    # The policies' streams as the strongest attacker judged them (the family that decided
+    # most of each stream in its label).
+    policies = [
+        p for p in results.get("online", {}).get("policies", []) if p["attacker"] == STRONGEST
+    ]
     if gender and activity:
         points = []
         for name, hp in zip(ctx.transforms.names[1:], ctx.transforms.hps[1:], strict=True):
@@ -75,7 +81,7 @@ def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[P
                         "gender": gender[RAW]["accuracy"],
                     },
                     policies=[
-                        {"name": f"{p['selection']} {p['policy']} (stream)", **p}
+                        {"name": f"{p['selection']} {p['policy']} (stream, {_decided(p)})", **p}
                         for p in policies
                         if p["policy"] != "none"
                     ],
@@ -84,7 +90,8 @@ def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[P
             )
     if policies:
         per_user = {
-            ("raw" if p["policy"] == "none" else f"{p['selection']} {p['policy']}"): {
+            ("raw" if p["policy"] == "none" else f"{p['selection']} {p['policy']}")
+            + f" ({_decided(p)})": {
                 "activity": np.asarray(p["activity_per_user"]),
                 "gender": np.asarray(p["gender_per_user"]),
             }
@@ -93,7 +100,9 @@ def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[P
         }
         paths.append(
             figures.plot_user_cdfs(
-                per_user, out / "user_cdfs.png", title="Per-user accuracy (RF gender attacker)"
+                per_user,
+                out / "user_cdfs.png",
+                title="Per-user accuracy (strongest gender attacker per released sanitizer)",
             )
         )
     paths += _traces(ctx, shown, out)
@@ -110,30 +119,47 @@ def make_figures(ctx: EvalContext, results: dict[str, Any], out: Path) -> list[P
             )
         )
     if records:
-        rows = []
-        for name in [RAW, *shown]:
-            row: dict[str, Any] = {"name": name, "chance": 0.5}
-            for family in ("cnn", "rf"):
-                for mode in ("static", "adaptive"):
-                    r = find(records, split="subject", task="gender", family=family, mode=mode,
-                             transform=name)  # fmt: skip
-                    if r:
-                        row[f"{family} {mode}"] = r[0]["accuracy"]
-                        row[f"{family} {mode}_ci"] = (r[0]["ci"]["low"], r[0]["ci"]["high"])
-            rows.append(row)
-        keys = [
-            k for k in ("cnn static", "cnn adaptive", "rf static", "rf adaptive") if k in rows[0]
-        ]
-        if keys:
-            paths.append(
-                figures.plot_metric_bars(
-                    rows,
-                    out / "gender_attackers.png",
-                    metric_keys=keys,
-                    title="Gender attackers on held-out users",
-                )
-            )
+        paths += _gender_attackers(records, shown, out)
     return paths
+
+
+def _decided(policy: dict[str, Any]) -> str:
+    """The family that decided most of a stream, with "cheap only" where it applies."""
+    return f"by {policy['decided_by']}" + (
+        ", partly cheap only" if policy.get("cheap_only") else ""
+    )
+
+
+def _gender_attackers(records: list[dict], shown: list[str], out: Path) -> list[Path]:
+    """Every family's gender accuracy, static and adaptive, on raw data and ``shown``
+    (n/a where a staged family was not trained for the transform)."""
+    keys = [
+        f"{family} {mode}"
+        for family in ALL_FAMILIES
+        for mode in ("static", "adaptive")
+        if find(records, split="subject", task="gender", family=family, mode=mode)
+    ]
+    if not keys:
+        return []
+    rows = []
+    for name in [RAW, *shown]:
+        row: dict[str, Any] = {"name": name, "chance": 0.5}
+        for key in keys:
+            family, mode = key.split()
+            r = find(records, split="subject", task="gender", family=family, mode=mode,
+                     transform=name)  # fmt: skip
+            row[key] = r[0]["accuracy"] if r else float("nan")
+            if r:
+                row[f"{key}_ci"] = (r[0]["ci"]["low"], r[0]["ci"]["high"])
+        rows.append(row)
+    return [
+        figures.plot_metric_bars(
+            rows,
+            out / "gender_attackers.png",
+            metric_keys=keys,
+            title="Gender attackers on held-out users (n/a: not trained for that transform)",
+        )
+    ]
 
 
 def _traces(ctx: EvalContext, shown: list[str], out: Path) -> list[Path]:

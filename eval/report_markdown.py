@@ -9,6 +9,7 @@ from typing import Any
 from eval.attackers import ALL_FAMILIES
 from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records_of, find
+from eval.evaluators.online import describe_decided
 from eval.evaluators.replacement import markdown as replacement_markdown
 from eval.transforms import RAW
 from jaxpriv.run_io import format_table
@@ -166,6 +167,7 @@ def _online(online: dict[str, Any]) -> list[str]:
             "selection": p["selection"],
             "policy": p["policy"],
             "gender attacker": online["attackers"][p["attacker"]],
+            "decided by": describe_decided(p),
             "activity": _pct(p["activity"]),
             "activity 95% CI": f"{_pct(p['activity_ci'][0])}-{_pct(p['activity_ci'][1])}",
             "gender": _pct(p["gender"]),
@@ -185,8 +187,13 @@ def _online(online: dict[str, Any]) -> list[str]:
         f"{_pct(online['calibration_rf_accuracy'])}%. DySan(o) scores activity against the RF's "
         "labels, DySan against the true labels.",
         "- Activity: the CNN retrained on each sanitizer's releases. The choice is made against "
-        "the CNN gender attacker, so its row is optimistic by construction; the RF attacker "
-        "took no part in the choice.",
+        "the CNN gender attacker, so its row is optimistic by construction; the other "
+        "families took no part in the choice. A family has a row where it judged every "
+        "sanitizer the policy released.",
+        "- **strongest**: per sanitizer released, the family with the highest accuracy on the "
+        "windows it released, among those that judged it. `decided by` gives each family's "
+        "share of the stream's windows; `cheap only` the share released by sanitizers the "
+        "strong family applied to but was not trained for (the staged plan).",
         "",
         format_table(rows, list(rows[0])),
         "",
@@ -200,11 +207,13 @@ def _online(online: dict[str, Any]) -> list[str]:
                 "draws": t["draws"],
                 "activity": f"{_pct(t['activity'])} ± {_pct(t['activity_std'])}",
                 "gender": f"{_pct(t['gender'])} ± {_pct(t['gender_std'])}",
+                "decided by": describe_decided({"attacker": attacker, **t}),
             }
             for t in table
         ]
         lines += [f"Gender attacker: {online['attackers'][attacker]}", ""]
-        lines += [format_table(sub, ["available", "draws", "activity", "gender"]), ""]
+        lines += [format_table(sub, ["available", "draws", "activity", "gender", "decided by"])]
+        lines.append("")
     fp = online["fingerprint"]
     ps = sorted({p for table in fp.values() for p in table}, key=int)
     fp_rows = [

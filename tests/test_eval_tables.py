@@ -144,9 +144,14 @@ def test_figure2_reuses_a_matching_harness_report_only(tmp_path) -> None:
         for f, acc in (("cnn", 0.6), ("strongest", 0.7))
         for n in names
     ]
+    for r in records:
+        if r["family"] == "strongest":
+            r["attacker"] = "strong" if r["task"] == "gender" and r["mode"] == "adaptive" else "rf"
+            r["cheap_only"] = r["transform"] == "gen-a" and r["attacker"] == "rf"
     report = {
         "seed": 0,
         "preset": "quick",
+        "config": {"attackers": "staged"},
         "transforms": [{"name": n} for n in names],
         "results": {"utility": {"records": records[: len(records) // 2]},
                     "privacy": {"records": records[len(records) // 2 :]}},
@@ -154,9 +159,15 @@ def test_figure2_reuses_a_matching_harness_report_only(tmp_path) -> None:
     (run / "report").mkdir()
     (run / "report" / "metrics.json").write_text(json.dumps(report))
     found = figure2.from_report(run, names, "quick")
-    assert found["gen-a"] == {k: [0.7] for k in figure2.ACCURACIES}  # the strongest rows
+    assert found["gen-a"]["accuracy"] == {k: [0.7] for k in figure2.ACCURACIES}  # strongest
+    assert found["gen-a"]["won_by"]["gender_adaptive"] == ["strong"]  # the family named
+    assert found["gen-a"]["cheap_only"]["gender_static"] == [True]
     assert figure2.from_report(run, names, "full") is None  # another preset
     assert figure2.from_report(run, ("raw", "other"), "quick") is None  # other transforms
+    report["config"]["attackers"] = "cheap"  # no strong family: not what figure2 measures
+    (run / "report" / "metrics.json").write_text(json.dumps(report))
+    assert figure2.from_report(run, names, "quick") is None
+    report["config"]["attackers"] = "all"
     report["results"]["privacy"]["records"] = []
     (run / "report" / "metrics.json").write_text(json.dumps(report))
     assert figure2.from_report(run, names, "quick") is None  # gender not measured
@@ -184,3 +195,7 @@ def test_table2_measures_a_real_run_over_seeds(tmp_path) -> None:
     raw = rows["raw"]
     assert raw["identity_acc_static"]["mean"] > 1 / 6  # better than chance over 6 users
     assert raw["dtw_rank"] <= rows["resample-5hz"]["dtw_rank"] + 1.0
+    # Identity by the strongest family, named per seed (the strong family judges raw data).
+    assert len(raw["won_by"]["identity_adaptive"]) == 2
+    assert set(raw["won_by"]["identity_static"]) <= {"cnn", "rf"}
+    assert not raw["cheap_only"]["identity_adaptive"]
