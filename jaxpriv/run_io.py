@@ -99,6 +99,48 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, text + "\n")
 
 
+TEST_DATA_KEY = "test_data"  # summary.json: the dataset the run is released and attacked on
+
+
+def record_test_data(run_dir: str | Path, test_data: Mapping[str, Any]) -> None:
+    """Store ``test_data`` (``spec``, ``subjects``, ``rate_hz``, ``name``, ``users``, ...)
+    in ``run_dir/summary.json`` under ``"test_data"``, replacing an earlier one."""
+    path = Path(run_dir) / "summary.json"
+    summary = _read_summary(path)
+    if summary is None:
+        raise FileNotFoundError(f"{path}: no summary to record the test data in")
+    write_json_atomic(path, {**summary, TEST_DATA_KEY: dict(test_data)})
+
+
+def recorded_test_data(run_dir: str | Path) -> dict[str, Any] | None:
+    """The dataset a run was trained to be released and attacked on (the trainer's
+    ``--test-data``): ``{"spec", "subjects", "rate_hz", "name", "users", ...}`` from
+    ``run_dir/summary.json``, where ``spec``, ``subjects`` (``--test-subjects``) and
+    ``rate_hz`` (``--test-rate``, ``None`` for the data's own) load it again. ``None``
+    when the run recorded none or has no summary; ``ValueError`` naming the file when
+    the summary is not JSON or the record lacks ``spec``."""
+    path = Path(run_dir) / "summary.json"
+    summary = _read_summary(path)
+    if summary is None or summary.get(TEST_DATA_KEY) is None:
+        return None
+    record = summary[TEST_DATA_KEY]
+    if not isinstance(record, Mapping) or not isinstance(record.get("spec"), str):
+        raise ValueError(f"{path}: {TEST_DATA_KEY!r} should be an object with a 'spec' string")
+    return dict(record)
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable ({err})") from err
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: a run summary is a JSON object")
+    return summary
+
+
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A markdown table; floats with 3 decimals."""
 

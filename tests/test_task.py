@@ -126,3 +126,15 @@ def test_accelerometer_only_data_drops_the_rotation_channels_unless_chosen() -> 
     chosen, _ = dysan_task().fit_to(watch, fixed=("channels",))
     with pytest.raises(DataFormatError, match="--channels"):
         chosen.prepare(watch)
+
+
+def test_sensegen_prepared_data_carry_the_activity_map(ds) -> None:
+    from jaxpriv.methods.sensegen import prepare_sensegen_data
+
+    renames = (("wlk", "walk"), ("jog", "run"))
+    data = prepare_sensegen_data(ds, window=100, activities=("walk", "run"), activity_map=renames)
+    described = json.loads(json.dumps(data.describe()))
+    assert described["activities"] == ["walk", "run"]
+    assert described["activity_map"] == [["wlk", "walk"], ["jog", "run"]]  # as TaskData's
+    plain = prepare_sensegen_data(ds, window=100, activities=("wlk",)).describe()
+    assert plain["activity_map"] == []

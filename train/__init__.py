@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxpriv.data.channels import CHANNEL_PRESETS, resolve_channel_spec
+from jaxpriv.data.cross import describe_test_data, fit_test_data
 from jaxpriv.data.dataset import Dataset
 from jaxpriv.data.task import (
     LABELS,
@@ -21,15 +22,22 @@ from jaxpriv.data.task import (
     parse_activity_spec,
 )
 from jaxpriv.run import RunSpec
+from jaxpriv.run_io import record_test_data
 from jaxpriv.sweep import VariantMesh, initialize_distributed
 
 
 def run_parser(
-    method: str, doc: str | None, presets: Iterable[str], *, split: str | None = None
+    method: str,
+    doc: str | None,
+    presets: Iterable[str],
+    *,
+    split: str | None = None,
+    test_data: bool = False,
 ) -> argparse.ArgumentParser:
     """A trainer's parser with the arguments every trainer shares: ``--data``,
     ``--subjects``, ``--rate``, ``--out`` (default ``runs/<method>-<preset>``), ``--preset``,
-    the driver's flags and, with a default ``split``, ``--split``."""
+    the driver's flags, with a default ``split`` ``--split``, and with ``test_data`` (the
+    privacy methods) ``--test-data``, ``--test-subjects`` and ``--test-rate``."""
     p = argparse.ArgumentParser(
         prog=f"python -m train.{method}",
         description=doc,
@@ -43,6 +51,8 @@ def run_parser(
     if split is not None:
         add_split_argument(p, split)
     add_task_arguments(p)
+    if test_data:
+        add_test_data_arguments(p)
     add_run_arguments(p)
     return p
 
@@ -59,6 +69,19 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
         help="channel names, globs ('acc_*'), magnitudes ('|acc|') or a preset "
         f"({', '.join(sorted(CHANNEL_PRESETS))}); default: the method's",
     )
+
+
+def add_test_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--test-data`` (with ``--test-subjects``, ``--test-rate``): the dataset the run will
+    be released and attacked on, checked against the run's task before training."""
+    p.add_argument(
+        "--test-data",
+        help="another dataset the run will be released and attacked on (eval.harness uses it "
+        "by default): checked at start-up to fit the run's task (rate, activities, channels, "
+        "units) and recorded in summary.json; it does not change training",
+    )
+    p.add_argument("--test-subjects", help="--test-data's subjects table")
+    p.add_argument("--test-rate", type=float, help="--test-data's rate when it has no time column")
 
 
 def add_split_argument(p: argparse.ArgumentParser, default: str) -> None:
@@ -119,6 +142,36 @@ def load_task(
     for change in changes:
         print(f"task: {change}")
     return task, ds, task.prepare(ds, require=require)
+
+
+def check_test_data(args: argparse.Namespace, task: Task, ds: Dataset) -> dict[str, Any] | None:
+    """``--test-data``, loaded and checked against the run's ``task`` (fitted to ``ds``)
+    before anything trains; prints its population and returns what the run records
+    (:func:`jaxpriv.run_io.record_test_data`), or ``None`` without the flag. A dataset that
+    cannot be cut with the task raises :class:`DataFormatError` naming it, the field and
+    the flag (the trainer exits 2)."""
+    spec = getattr(args, "test_data", None)
+    if not spec:
+        for flag in ("test_subjects", "test_rate"):
+            if getattr(args, flag, None) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} applies to --test-data, not given")
+        return None
+    from jaxpriv.data.load import load_dataset
+
+    test_ds = load_dataset(spec, subjects=args.test_subjects, rate_hz=args.test_rate, progress=True)
+    population = fit_test_data(task, ds, test_ds)
+    print(f"test data (released and attacked on): {population.describe()}")
+    return describe_test_data(spec, args.test_subjects, args.test_rate, population)
+
+
+def finish_run(status: int, out: Path, test_data: dict[str, Any] | None) -> int:
+    """A trainer's exit status, after recording ``test_data`` in ``out/summary.json``
+    when the run is complete (also when it was already complete: the record does not
+    change the run's identity)."""
+    if status == 0 and test_data is not None:
+        record_test_data(out, test_data)
+        print(f"test data {test_data['name']} recorded in {out / 'summary.json'}")
+    return status
 
 
 def describe_windows(ds: Dataset, data: TaskData) -> str:

@@ -10,7 +10,7 @@ windows and its release speed.
 
     python -m train.baselines [--data embedded] [--out runs/baselines-msda]
         [--preset msda|dysan] [--transforms resample:10,resample:5,ssa:2,ssa:1]
-        [--ssa-window 10] [--space scaled|raw]
+        [--ssa-window 10] [--space scaled|raw] [--test-data SPEC]
 
 Presets give the data spec the baselines are compared under: ``msda`` (the 2
 magnitudes, windows of 128 with stride 10, standardised, Trial split) or ``dysan``
@@ -39,7 +39,14 @@ from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.task import TaskData, dysan_task, msda_task
 from jaxpriv.run import check_identity, run_metadata
 from jaxpriv.run_io import format_table, write_json_atomic, write_text_atomic
-from train import add_task_arguments, load_task, task_identity
+from train import (
+    add_task_arguments,
+    add_test_data_arguments,
+    check_test_data,
+    finish_run,
+    load_task,
+    task_identity,
+)
 
 PRESETS = {"msda": msda_task, "dysan": dysan_task}  # the data spec compared under
 DEFAULT_TRANSFORMS = "resample:10,resample:5,ssa:2,ssa:1"  # MSDA's Table 2
@@ -79,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the noise")
     p.add_argument("--fresh", action="store_true", help="write over a different checkpoint")
     add_task_arguments(p)
+    add_test_data_arguments(p)
     return p
 
 
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = baselines.parse_transforms(
             args.transforms, rate_hz=ds.rate_hz, window=window, ssa_window=args.ssa_window
         )
+        test_data = check_test_data(args, task, ds)
     except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -166,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         f"checkpoint step {step} in {out / 'checkpoints'}; written {out}/summary.json, "
         f"summary.md ({summary['seconds']:.1f} s)"
     )
-    return 0
+    return finish_run(0, out, test_data)
 
 
 def _save(out: Path, params: dict[str, np.ndarray], meta: dict[str, Any], *, fresh: bool) -> int:

@@ -23,6 +23,7 @@ is then sharded over the global devices.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ from jaxpriv.run import (
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import make_variant_mesh, sweep_jit
 from train import (
+    check_test_data,
     describe_windows,
+    finish_run,
     load_task,
     parse_command,
     run_parser,
@@ -59,7 +62,7 @@ TITLES = {"dysan": "DySan", "olympus": "Olympus"}  # method name -> summary titl
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("dysan", __doc__, dysan.PRESETS, split="subject")
+    p = run_parser("dysan", __doc__, dysan.PRESETS, split="subject", test_data=True)
     p.add_argument(
         "--grid",
         help="variants: 'alpha=0.1,0.2;lam=0.3', a JSON list, or @file.json "
@@ -154,9 +157,11 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
         cfg = config_from(args)
         grid = make_grid(args)
         task, ds, data = load_task(args, dysan_task(window=cfg.window, stride=cfg.stride))
+        cfg = task_sized(cfg, data.train_windows)
+        print(describe_windows(ds, data))
+        test_data = check_test_data(args, task, ds)
     except (DataFormatError, ValueError) as err:
         return setup_error(err)
-    print(describe_windows(ds, data))
     names = [variant_name(v) for v in grid]
     vmesh = make_variant_mesh(len(grid))
     hp = vmesh.stack(grid)
@@ -230,7 +235,18 @@ def main(argv: list[str] | None = None, method: str = "dysan") -> int:
             "in losses.png",
         )
 
-    return drive(plan, spec, finish)
+    return finish_run(drive(plan, spec, finish), out, test_data)
+
+
+def task_sized(cfg: dysan.DysanConfig, windows: Any) -> dysan.DysanConfig:
+    """``cfg`` with the networks sized by the task's windows: their channels, activities
+    and length (the authors' sanitizer's bottleneck spans the whole window)."""
+    return dataclasses.replace(
+        cfg,
+        num_channels=len(windows.channels),
+        num_activities=len(windows.activities),
+        window=int(windows.window),
+    )
 
 
 if __name__ == "__main__":

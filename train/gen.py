@@ -49,7 +49,9 @@ from jaxpriv.run import (
 )
 from jaxpriv.run_io import format_table
 from train import (
+    check_test_data,
     describe_windows,
+    finish_run,
     load_task,
     parse_command,
     run_parser,
@@ -67,7 +69,7 @@ PHASE_LOSSES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("gen", __doc__, gen.PRESETS, split="subject")
+    p = run_parser("gen", __doc__, gen.PRESETS, split="subject", test_data=True)
     p.add_argument(
         "--grid",
         help="variants: 'privacy_weight=0.5,1,2;utility_weight=1', a JSON list, or "
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dataclasses.replace(
             cfg, num_channels=len(win.channels), num_activities=len(win.activities)
         )
+        test_data = check_test_data(args, task, ds)
     except (DataFormatError, ValueError) as err:
         return setup_error(err)
     names = gen.variant_names(grid)
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             f"accuracy on raw windows and on the guardian's releases\n{table}",
         )
 
-    return drive(plan, spec, finish)
+    return finish_run(drive(plan, spec, finish), out, test_data)
 
 
 if __name__ == "__main__":

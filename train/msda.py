@@ -41,14 +41,23 @@ from jaxpriv.plots import save_figure
 from jaxpriv.run import Chunk, Plan, Summary, drive, fixed_chunks, run_metadata
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import make_variant_mesh
-from train import load_task, parse_command, run_parser, run_spec, setup_error, task_identity
+from train import (
+    check_test_data,
+    finish_run,
+    load_task,
+    parse_command,
+    run_parser,
+    run_spec,
+    setup_error,
+    task_identity,
+)
 
 # Settings that may differ when resuming (a loop limit, not a shape or a code path).
 RESUMABLE_CONFIG = ("rounds",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("msda", __doc__, msda.PRESETS)
+    p = run_parser("msda", __doc__, msda.PRESETS, test_data=True)
     p.add_argument(
         "--grid",
         help="variants: 'beta_dec=1,0', a JSON list, or @file.json; keys "
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         train_idx, val_idx = msda.split_validation(
             win.recording, win.start, cfg.window, cfg.val_fraction, cfg.subsample
         )
+        test_data = check_test_data(args, task, ds)
     except (DataFormatError, ValueError) as err:
         return setup_error(err)
     data = {
@@ -171,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         audit = sweep.audit(state, hp, data)
         return summarize(out, args.preset, cfg, grid, names, state, history, audit)
 
-    return drive(plan, spec, finish)
+    return finish_run(drive(plan, spec, finish), out, test_data)
 
 
 def _round(state: Any) -> int:

@@ -42,7 +42,16 @@ from jaxpriv.run import (
 )
 from jaxpriv.run_io import format_table
 from jaxpriv.sweep import VariantMesh, make_variant_mesh, sweep_jit, to_host
-from train import parse_command, run_parser, run_spec, setup_error, task_from_args, task_identity
+from train import (
+    check_test_data,
+    finish_run,
+    parse_command,
+    run_parser,
+    run_spec,
+    setup_error,
+    task_from_args,
+    task_identity,
+)
 
 LOSSES = ("loss", "mse_sensitive", "mse_kept")
 DEFAULT_WEIGHTS = (1.0, 3.0)
@@ -51,7 +60,7 @@ ROLE_DEFAULTS = {k: ",".join(v) for k, v in rae.DEFAULT_ROLES.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = run_parser("rae", __doc__, rae.PRESETS, split="trial")
+    p = run_parser("rae", __doc__, rae.PRESETS, split="trial", test_data=True)
     for role, help_text in (
         ("required", "activities the app needs (kept)"),
         ("sensitive", "activities to hide (replaced by neutral-looking windows)"),
@@ -179,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             data.train["x"], data.train["activity"], data.train["subject"],
             data.train_windows.activities, roles, cfg.pairing,
         )  # fmt: skip
+        test_data = check_test_data(args, task, ds)
     except (DataFormatError, ValueError) as err:
         return setup_error(err)
     counts = np.bincount(data.train["activity"], minlength=len(roles.activities))
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluation)",
         )
 
-    return drive(plan, spec, finish)
+    return finish_run(drive(plan, spec, finish), out, test_data)
 
 
 def _summary_table(summary: dict[str, Any], roles: rae.Roles) -> tuple[str, str]:

@@ -22,10 +22,12 @@ irregular timestamps in ns (interpolated from a 100 Hz simulation).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -236,3 +238,34 @@ def write_wisdm(root: Path, cfg: SimConfig) -> None:
                 start += len(values) / SIM_RATE_HZ + 0.5
             path = base / "raw" / "phone" / name / f"data_{subject}_{name}_phone.txt"
             path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jaxpriv.data.simulated_layouts OUT --layout mobifall|wisdm``: write the
+    simulated people in a real dataset's raw layout into a new folder ``OUT``, to be
+    read as ``--data OUT`` like the real dataset's folder."""
+    p = argparse.ArgumentParser(
+        prog="python -m jaxpriv.data.simulated_layouts", description=main.__doc__
+    )
+    p.add_argument("out", help="a new folder to write")
+    p.add_argument("--layout", choices=LAYOUTS, required=True)
+    defaults = SimConfig()
+    p.add_argument("--users", type=int, default=defaults.n_users)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--long-s", type=float, default=defaults.long_s, help="long recordings (s)")
+    p.add_argument("--short-s", type=float, default=defaults.short_s, help="short ones (s)")
+    args = p.parse_args(argv)
+    try:
+        cfg = SimConfig(
+            n_users=args.users, seed=args.seed, long_s=args.long_s, short_s=args.short_s
+        )
+        out = simulate_layout(args.out, args.layout, cfg)
+    except (ValueError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.layout} layout of {cfg.n_users} simulated users to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

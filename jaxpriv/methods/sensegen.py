@@ -206,6 +206,7 @@ def prepare_sensegen_data(
         stride=task.stride,
         split=split,
         test_subjects=prepared.test_subjects,
+        activity_map=task.activity_map,
     )
 
 

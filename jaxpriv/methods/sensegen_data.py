@@ -36,6 +36,8 @@ class SenseGenData:
     stride: int
     split: str
     test_subjects: tuple[str, ...]
+    # (name in the data, name in the task), as the other methods' prepared data carry it
+    activity_map: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """JSON-able facts stored in checkpoints: enough to de-standardise samples."""
@@ -43,6 +45,7 @@ class SenseGenData:
         return {
             "channels": list(self.channels),
             "activities": list(self.activities),
+            "activity_map": [list(pair) for pair in self.activity_map],
             "activity_counts": counts.tolist(),
             "rate_hz": float(self.rate_hz),
             "window": self.window,
