@@ -40,12 +40,13 @@ from eval.context import EvalContext
 from eval.evaluators.attacks import attack_records
 from eval.reproduce import (
     RunRecipe,
-    build_splits,
     data_argv,
     ensure_run,
+    held_out_users_split,
     mean_var,
     table_parser,
 )
+from eval.splits import THREATS
 from eval.transforms import RAW, load_transforms
 from jaxpriv import metrics
 from jaxpriv.checkpoint import CheckpointError
@@ -92,7 +93,6 @@ def recipes(args: argparse.Namespace) -> dict[str, RunRecipe]:
 
 
 ACCURACIES = tuple(f"{t}_{m}" for t in ("activity", "gender") for m in ("static", "adaptive"))
-SPLIT = "subject"
 
 
 def collect(records: list[dict[str, Any]], split: str, found: dict[str, dict]) -> None:
@@ -112,10 +112,12 @@ def collect(records: list[dict[str, Any]], split: str, found: dict[str, dict]) -
             entry.setdefault(field, {}).setdefault(key, []).append(value)
 
 
-def from_report(path: Path, names: tuple[str, ...], eval_preset: str) -> dict | None:
+def from_report(
+    path: Path, names: tuple[str, ...], eval_preset: str, split: str = "subject"
+) -> dict | None:
     """The strongest records of the run's own harness report (:func:`collect`), when it
     measured exactly this: seed 0, the same preset and transforms, newer than the
-    checkpoints, the subject split's activity and gender, static and adaptive, and the
+    checkpoints, ``split``'s activity and gender, static and adaptive, and the
     strong family where the preset spends it (not a ``--attackers cheap`` report). Else
     ``None``."""
     report = path / "report" / "metrics.json"
@@ -131,7 +133,7 @@ def from_report(path: Path, names: tuple[str, ...], eval_preset: str) -> dict | 
         return None
     found: dict[str, dict] = {n: {} for n in names}
     for role in ("utility", "privacy"):
-        collect(saved["results"].get(role, {}).get("records", []), SPLIT, found)
+        collect(saved["results"].get(role, {}).get("records", []), split, found)
     complete = all(set(found[n].get("accuracy", {})) == set(ACCURACIES) for n in names)
     return found if complete else None
 
@@ -143,8 +145,11 @@ def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
     With one seed, a harness report of the run that measured the same attackers is
     reused (``python -m eval.harness --run RUN`` makes one), so nothing is retrained."""
     transforms = load_transforms(path)
-    splits = build_splits(ds, transforms, (SPLIT,))
-    reused = from_report(path, transforms.names, args.eval_preset) if args.seeds == 1 else None
+    split, held_out = held_out_users_split(ds, transforms, args.folds)
+    splits = {split: held_out}
+    reused = None
+    if args.seeds == 1:
+        reused = from_report(path, transforms.names, args.eval_preset, split)
     if reused is not None:
         print(f"[{path.name}] accuracies from its harness report", file=sys.stderr)
     measured: dict[str, dict] = reused or {n: {} for n in transforms.names}
@@ -152,8 +157,8 @@ def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
         ctx = EvalContext(transforms, splits, PRESETS[args.eval_preset], ds.rate_hz, seed)
         for role in ("utility", "privacy"):
-            collect(attack_records(ctx, role), SPLIT, measured)
-    released = splits[SPLIT].released_test
+            collect(attack_records(ctx, role), split, measured)
+    released = splits[split].released_test
     out = {}
     for v, name in enumerate(transforms.names):
         stats = metrics.window_statistics(released[v])
@@ -166,7 +171,12 @@ def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
             "relative_errors": metrics.relative_errors(released[0], released[v]),
             "alive": transforms.alive[v],
         }
-    return {"method": transforms.method, "spec": transforms.spec.channels, "per_transform": out}
+    return {
+        "method": transforms.method,
+        "spec": transforms.spec.channels,
+        "split": split,
+        "per_transform": out,
+    }
 
 
 def fixed_policy_score(r: dict[str, float]) -> float:
@@ -301,6 +311,12 @@ def _cheap_only_note(rows: dict[str, dict[str, Any]]) -> str:
     return "Not judged by the strong family (cheap only): " + "; ".join(cheap) + "."
 
 
+def held_out_text(measured: dict[str, dict[str, Any]]) -> str:
+    """Where the held-out users' figures come from (the subject split or the k-fold)."""
+    kinds = sorted({run.get("split", "subject") for run in measured.values()})
+    return " and ".join(THREATS[k] for k in kinds)
+
+
 def render(rows: dict, measured: dict, info: dict[str, Any]) -> str:
     dist_columns = ["data", "transform", *STATISTIC_NAMES]
     shown = {r["variant"] for r in rows.values()} | {RAW}
@@ -317,15 +333,15 @@ def render(rows: dict, measured: dict, info: dict[str, Any]) -> str:
             "",
             format_table(accuracy_table(rows), list(COLUMNS)),
             "",
-            "Accuracy (%) on held-out users; per mode the strongest of the attacker families "
-            "that judged the release, named in brackets (`cnn`, `rf`, and `strong` where the "
-            "staged plan trained it; `a/b`: the winner differed between seeds). `*`: the "
-            "strong family applies there but was not trained for that variant, so the figure "
-            "is the cheap families' only. Static: trained on raw data; adaptive: retrained on "
-            "the release (the honest privacy number). DySan's variant is chosen on these users "
-            "by the fixed policy's score (flattering); the median variant is shown too. Paper: "
-            "DySan trained on MotionSense and tested on MobiAct; GEN against its own frozen "
-            "estimator.",
+            f"Accuracy (%) on {held_out_text(measured)}; per mode the strongest of the "
+            "attacker families that judged the release, named in brackets (`cnn`, `rf`, and "
+            "`strong` where the staged plan trained it; `a/b`: the winner differed between "
+            "seeds). `*`: the strong family applies there but was not trained for that "
+            "variant, so the figure is the cheap families' only. Static: trained on raw data;"
+            " adaptive: retrained on the release (the honest privacy number). DySan's variant"
+            " is chosen on these users by the fixed policy's score (flattering); the median "
+            "variant is shown too. Paper: DySan trained on MotionSense and tested on MobiAct;"
+            " GEN against its own frozen estimator.",
             "",
             _cheap_only_note(rows),
             "",

@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from eval.context import EvalContext
-from eval.splits import EvalSplit, build_split
+from eval.splits import (
+    DEFAULT_FOLDS,
+    MIN_TEST_USERS,
+    EvalSplit,
+    build_kfold_split,
+    build_split,
+)
 from eval.transforms import TransformSet
 from jaxpriv import metrics
 from jaxpriv.data.dataset import Dataset
@@ -56,6 +62,13 @@ def table_parser(
     p.add_argument("--preset", default="quick", help="the trainers' preset (quick|paper)")
     p.add_argument("--seeds", type=int, default=seeds, help="attacker seeds (mean over them)")
     p.add_argument("--eval-preset", default="quick", choices=sorted(eval_presets))
+    p.add_argument(
+        "--folds",
+        type=int,
+        help="held-out users by user k-fold with this many folds (every user held out once; "
+        f"default: the subject split, or {DEFAULT_FOLDS} folds when it holds out fewer than "
+        f"{MIN_TEST_USERS} users)",
+    )
     p.add_argument("--runs", default="runs", help="folder of the trained runs")
     p.add_argument("--out", help=f"report folder (default: <runs>/{prog.split('.')[-1]}-<preset>)")
     return p
@@ -95,6 +108,29 @@ def build_splits(
         for warning in splits[kind].warnings:
             print(f"  warning ({transforms.method}, {kind}): {warning}", file=sys.stderr)
     return splits
+
+
+def held_out_users_split(
+    ds: Dataset, transforms: TransformSet, folds: int | None
+) -> tuple[str, EvalSplit]:
+    """``(name, split)`` where a table measures held-out users: the user k-fold with
+    ``folds`` folds when given, else the subject split, or the k-fold with
+    :data:`~eval.splits.DEFAULT_FOLDS` folds when the subject split holds out fewer than
+    :data:`~eval.splits.MIN_TEST_USERS` users (too few for a figure)."""
+    if folds is None:
+        subject = build_splits(ds, transforms, ("subject",))["subject"]
+        if len(subject.test_users()) >= MIN_TEST_USERS:
+            return "subject", subject
+        print(
+            f"  {transforms.method}: {len(subject.test_users())} held-out users: the user "
+            f"k-fold ({DEFAULT_FOLDS} folds) measures held-out users instead",
+            file=sys.stderr,
+        )
+        folds = DEFAULT_FOLDS
+    split = build_kfold_split(ds, transforms, folds=folds, seed=0)
+    for warning in split.warnings:
+        print(f"  warning ({transforms.method}, kfold): {warning}", file=sys.stderr)
+    return "kfold", split
 
 
 def attack_scores(

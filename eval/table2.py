@@ -42,9 +42,11 @@ from eval.reproduce import (
     build_splits,
     data_argv,
     ensure_run,
+    held_out_users_split,
     mean_var,
     table_parser,
 )
+from eval.splits import THREATS
 from eval.transforms import RAW, load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
@@ -154,7 +156,8 @@ def measure_run(path: Path, ds, args: argparse.Namespace, skip_raw: bool) -> dic
     """Every Table 2 number of one run's transforms, keyed by transform name."""
     transforms = load_transforms(path)
     known = known_users_split(transforms)
-    splits = build_splits(ds, transforms, ("subject", known))
+    users, held_out = held_out_users_split(ds, transforms, args.folds)
+    splits = {users: held_out, **build_splits(ds, transforms, (known,))}
     config = PRESETS[args.eval_preset]
     per_seed: dict[str, dict[str, list[float]]] = {n: {} for n in transforms.names}
     won: dict[str, dict[str, list]] = {n: {} for n in transforms.names}
@@ -162,7 +165,7 @@ def measure_run(path: Path, ds, args: argparse.Namespace, skip_raw: bool) -> dic
     for seed in range(args.seeds):
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
         ctx = EvalContext(transforms, splits, config, ds.rate_hz, seed)
-        activity = attack_scores(ctx, "subject", "activity", "adaptive")  # MSDA's CNN
+        activity = attack_scores(ctx, users, "activity", "adaptive")  # MSDA's CNN
         static = strongest_scores(ctx, known, "identity", "static")
         adaptive = strongest_scores(ctx, known, "identity", "adaptive")
         found = {
@@ -190,6 +193,7 @@ def measure_run(path: Path, ds, args: argparse.Namespace, skip_raw: bool) -> dic
         rows[name]["cheap_only"] = {c: any(flag for _, flag in w) for c, w in won[name].items()}
         rows[name]["dtw_rank"] = dtw_ranks[name]["mean_rank"]
         rows[name]["run"] = str(path)
+        rows[name]["activity_split"] = users
         rows[name]["alive"] = transforms.alive[transforms.names.index(name)]
     return rows
 
@@ -296,7 +300,8 @@ def render(rows: dict[str, dict[str, Any]], info: dict[str, Any]) -> str:
         format_table(table_rows(rows), list(COLUMNS)),
         "",
         "Percentages; activity F1 is mean ± std over seeds (a CNN retrained on each "
-        f"release, held-out users); identity of the {info['users']} known users on "
+        f"release, {THREATS[info['activity_split']]}); identity of the {info['users']} known "
+        "users on "
         f"{KNOWN_SPLITS[info['known_split']]} by the strongest attacker trained on raw data "
         "(the paper's protocol, there a CNN) and retrained on each release (adaptive): the "
         "best of the families that judged the release, named in brackets (`cnn`, `rf`, and "
@@ -344,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(ds.subject_ids),
         "activities": list(msda_run.spec.activities),
         "known_split": known_users_split(msda_run),
+        "activity_split": rows[next(iter(rows))]["activity_split"],
         "seeds": args.seeds,
         "eval_preset": args.eval_preset,
         "runs": [str(p) for p in paths],

@@ -61,12 +61,37 @@ def test_table2_report_renders_and_plots(tmp_path) -> None:
     png = table2.plot_table(rows, tmp_path / "t.png")
     assert png.stat().st_size > 10_000
     info = {"data": "d", "seeds": 2, "eval_preset": "test", "runs": ["a"], "users": 9,
-            "activities": ["stairs", "wlk"], "known_split": "time"}  # fmt: skip
+            "activities": ["stairs", "wlk"], "known_split": "time",
+            "activity_split": "kfold"}  # fmt: skip
     text = table2.render(rows, info | {"target": table2.aae_target(rows)})
     assert "SSA(1)" in text and "**met**" in text and "table2.png" in text
     # the data's own users, activities and known-users split, not MotionSense's
     assert "the 9 known users on the last part of every recording" in text
     assert "activities stairs, wlk" in text
+    assert "each user held out once (user k-fold)" in text
+
+
+def test_tables_measure_held_out_users_by_kfold_where_the_subject_split_is_too_small() -> None:
+    from types import SimpleNamespace
+
+    from eval.reproduce import held_out_users_split
+    from eval.transforms import DataSpec
+    from jaxpriv.data.load import load_dataset
+
+    ds = load_dataset("embedded:users=6,long_s=6,short_s=4")
+    spec = DataSpec(channels=("userAcceleration.x",), window=50, stride=50,
+                    activities=("wlk", "jog"), test_subjects=(ds.subject_ids[0],))  # fmt: skip
+    transforms = SimpleNamespace(
+        method="baselines", spec=spec, names=("raw",),
+        release=lambda x, *_: x[None],
+    )  # fmt: skip
+    name, split = held_out_users_split(ds, transforms, None)  # 1 held-out user: too few
+    assert name == "kfold" and split.num_folds == 5
+    assert len(split.test_users()) == 6
+    name, split = held_out_users_split(ds, transforms, 3)
+    assert name == "kfold" and split.num_folds == 3
+    per_fold = [set(np.unique(split.test.subject[split.folds == f])) for f in range(3)]
+    assert sum(len(f) for f in per_fold) == 6 and not per_fold[0] & per_fold[1]
 
 
 def figure2_entry(act: float, gender: float, alive: bool = True) -> dict:
@@ -183,9 +208,11 @@ def test_table2_measures_a_real_run_over_seeds(tmp_path) -> None:
     run = tmp_path / "baselines"
     argv = ["--data", tiny, "--transforms", "resample:5", "--out", str(run)]
     assert baselines_cli.main(argv) == 0
-    args = argparse.Namespace(eval_preset="test", seeds=2)
+    # 6 users leave 1 held-out user: activity on held-out users by a 2-fold user k-fold.
+    args = argparse.Namespace(eval_preset="test", seeds=2, folds=2)
     rows = table2.measure_run(run, load_dataset(tiny), args, skip_raw=False)
     assert list(rows) == ["raw", "resample-5hz"]
+    assert {row["activity_split"] for row in rows.values()} == {"kfold"}
     for row in rows.values():
         assert len(row["activity_f1"]["values"]) == 2  # one per seed
         for key in ("activity_f1", "identity_acc_static", "identity_acc_adaptive"):
