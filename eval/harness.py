@@ -42,7 +42,7 @@ from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.dataset import DataFormatError
 from jaxpriv.data.load import load_dataset, load_from_description
 from jaxpriv.records import load_average, write_record
-from jaxpriv.run_io import format_table
+from jaxpriv.run_io import format_table, recorded_test_data
 
 
 def _names(text: str, known: dict | tuple, what: str) -> list[str]:
@@ -51,6 +51,16 @@ def _names(text: str, known: dict | tuple, what: str) -> list[str]:
     if unknown or not names:
         raise ValueError(f"--{what}: unknown {unknown or text!r}; choose from {list(known)}")
     return names
+
+
+def _test_data(args: argparse.Namespace, run: Path) -> dict | None:
+    """``--test-data`` (with its subjects and rate), else the one the trainer recorded."""
+    if args.test_data:
+        return {"spec": args.test_data, "subjects": args.test_subjects, "rate_hz": args.test_rate}
+    recorded = recorded_test_data(run)
+    if recorded:
+        print(f"the run's --test-data: {recorded['spec']} (the cross split)", file=sys.stderr)
+    return recorded
 
 
 def _too_few(split) -> bool:
@@ -74,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--test-data",
         help="another dataset to release and attack (the 'cross' split): attackers learn "
-        "from the run's data, and are tested on this one's users, cut with the run's task",
+        "from the run's data, and are tested on this one's users, cut with the run's task "
+        "(default: the trainer's --test-data, when the run was given one)",
     )
     p.add_argument("--test-subjects", help="--test-data's subjects table")
     p.add_argument("--test-rate", type=float, help="--test-data's rate when it has no time column")
@@ -165,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
         test_ds = None
-        if args.test_data:
+        test_data = _test_data(args, run)
+        if test_data:
             test_ds = load_dataset(
-                args.test_data, subjects=args.test_subjects, rate_hz=args.test_rate, progress=True
-            )
+                test_data["spec"], subjects=test_data.get("subjects"),
+                rate_hz=test_data.get("rate_hz"), progress=True,
+            )  # fmt: skip
             print(f"[split cross] trained on {ds.name}, tested on {test_ds.name}", file=sys.stderr)
             built["cross"] = build_cross_split(ds, test_ds, transforms, seed=args.seed)
             for w in built["cross"].warnings:
