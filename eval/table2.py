@@ -35,6 +35,7 @@ from eval.attackers import ALL_FAMILIES, REGISTRY
 from eval.config import PRESETS
 from eval.context import EvalContext
 from eval.evaluators import EVALUATORS
+from eval.evaluators.attacks import strongest
 from eval.figure2 import won_by
 from eval.reproduce import (
     RunRecipe,
@@ -134,22 +135,12 @@ def strongest_scores(ctx: EvalContext, split: str, task: str, mode: str) -> dict
     with the families that judged it (``judged_by``) and ``cheap_only`` where a staged
     family applied but was not trained for it."""
     families = [f for f in ALL_FAMILIES if ctx.applies(f, task, mode)]
-    best: dict[str, dict[str, Any]] = {}
-    judged_by: dict[str, list[str]] = {}
+    per_family = {}
     for family in families:
         scores = attack_scores(ctx, split, task, mode, family)
         judged = ctx.judged(split, task, family, mode)
-        for v, name in enumerate(ctx.transforms.names):
-            if not judged[v]:
-                continue
-            judged_by.setdefault(name, []).append(family)
-            if name not in best or scores[name]["accuracy"] > best[name]["accuracy"]:
-                best[name] = {**scores[name], "attacker": family}
-    staged = [f for f in families if REGISTRY[f].staged]
-    for name, b in best.items():
-        b["judged_by"] = judged_by[name]
-        b["cheap_only"] = any(f not in judged_by[name] for f in staged)
-    return best
+        per_family[family] = {n: scores[n] for v, n in enumerate(ctx.transforms.names) if judged[v]}
+    return strongest(per_family, [f for f in families if REGISTRY[f].staged])
 
 
 def measure_run(path: Path, ds, args: argparse.Namespace, skip_raw: bool) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from eval.splits import TASKS
 from eval.transforms import RAW
 from jaxpriv import metrics
 
-__all__ = ["attack_records", "chance_level", "find", "strength", "weak_verdicts"]
+__all__ = ["attack_records", "chance_level", "find", "strength", "strongest", "weak_verdicts"]
 
 
 def score(
@@ -81,8 +81,7 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
             chance = chance_level(task, y)
             for mode in MODES:
                 families = [f for f in ALL_FAMILIES if ctx.applies(f, task, mode)]
-                best: dict[int, dict[str, Any]] = {}
-                judged_by: dict[int, list[str]] = {}
+                per_family: dict[str, dict[int, dict[str, Any]]] = {}
                 for family in families:
                     pred = ctx.predictions(split_name, task, family, mode)[:, valid]
                     judged = ctx.judged(split_name, task, family, mode)
@@ -102,21 +101,32 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
                         }
                         rec["per_user"]["users"] = [user_names[u] for u in rec["per_user"]["users"]]
                         records.append(rec)
-                        judged_by.setdefault(v, []).append(family)
-                        if v not in best or rec["accuracy"] > best[v]["accuracy"]:
-                            best[v] = rec
+                        per_family.setdefault(family, {})[v] = rec
                 staged = [f for f in families if REGISTRY[f].staged]
-                records += [
-                    {
-                        **rec,
-                        "family": "strongest",
-                        "attacker": rec["family"],
-                        "judged_by": judged_by[v],
-                        "cheap_only": any(f not in judged_by[v] for f in staged),
-                    }
-                    for v, rec in sorted(best.items())
-                ]
+                best = strongest(per_family, staged)
+                records += [{**best[v], "family": "strongest"} for v in sorted(best)]
     return records
+
+
+def strongest(
+    per_family: dict[str, dict[Any, dict[str, Any]]], staged: list[str]
+) -> dict[Any, dict[str, Any]]:
+    """The ``strongest`` rule, everywhere a figure is read: per key (a transform), the
+    record of the family with the highest ``accuracy`` among the families that judged it
+    (``per_family[f]`` holds only what ``f`` judged; the first family in order wins a
+    tie), with ``attacker`` (that family), ``judged_by`` and ``cheap_only`` (a family of
+    ``staged`` applied but did not judge it)."""
+    best: dict[Any, dict[str, Any]] = {}
+    judged_by: dict[Any, list[str]] = {}
+    for family, judged in per_family.items():
+        for key, rec in judged.items():
+            judged_by.setdefault(key, []).append(family)
+            if key not in best or rec["accuracy"] > best[key]["accuracy"]:
+                best[key] = {**rec, "attacker": family}
+    for key, rec in best.items():
+        rec["judged_by"] = judged_by[key]
+        rec["cheap_only"] = any(f not in judged_by[key] for f in staged)
+    return best
 
 
 def strength(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
