@@ -103,6 +103,7 @@ def _sensegen(run_dir: Path, ds: Dataset | None, seed: int) -> Generated:
         window=prepared["window"],
         stride=prepared["stride"],
         activities=prepared["activities"],
+        activity_map=[tuple(pair) for pair in prepared.get("activity_map", ())],
         split=prepared["split"],
         **({"test_subjects": prepared["test_subjects"]} if prepared["split"] == "subject" else {}),
     )

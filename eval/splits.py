@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from eval.transforms import TransformSet
+from jaxpriv.data.cross import fit_test_data
 from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.splits import split_by_subject, split_dataset, subject_folds
 from jaxpriv.data.task import window_pair
@@ -225,18 +226,10 @@ def build_cross_split(
     run's dataset ``ds`` and are tested on the releases of every user of ``test_ds``, both
     cut with the run's task (its activities, channels, windows; the run's scaler, fitted on
     its own training data). The test users are named ``<test dataset>/<user>``."""
-    if not np.isclose(ds.rate_hz, test_ds.rate_hz, rtol=1e-6):
-        raise DataFormatError(
-            f"--test-data {test_ds.name} is sampled at {test_ds.rate_hz:g} Hz, the run's data "
-            f"{ds.name} at {ds.rate_hz:g} Hz; give the same rate (--test-rate for a CSV)"
-        )
     task = transforms.spec.task()
-    test_task, _ = task.fit_to(test_ds)  # e.g. MobiAct's WAL -> the run's wlk
-    if test_task.activities != task.activities:
-        raise DataFormatError(
-            f"--test-data {test_ds.name} cannot give the run's activities "
-            f"{list(task.activities)} (it has {list(test_ds.activities)})"
-        )
+    # The trainers' check (rate, activities by the run's or the data's mapping, e.g.
+    # MobiAct's WAL -> wlk, channels, units): the same errors, naming the flag.
+    test_task = fit_test_data(task, ds, test_ds).task
     train_ds, test_ds = task.cut(ds), _prefixed(test_task.cut(test_ds), test_ds.name)
     both = train_ds.replace(
         recordings=train_ds.recordings + test_ds.recordings,

@@ -109,3 +109,22 @@ def test_recorded_test_data_names_a_bad_summary(tmp_path) -> None:
         recorded_test_data(tmp_path)
     (tmp_path / "summary.json").write_text(json.dumps({"method": "dysan"}))
     assert recorded_test_data(tmp_path) is None
+
+
+@pytest.mark.parametrize(("train", "test"), [(TRAIN, MOBIFALL), (MOBIFALL, TRAIN)])
+def test_the_harness_attacks_on_the_recorded_test_data(tmp_path, train, test) -> None:
+    """Both ways: a run on MotionSense's names released on MobiFall's codes, and a run on
+    MobiFall (its activities mapped by its profile) released on MotionSense's names."""
+    from eval import harness
+
+    out = tmp_path / "baselines"
+    argv = ["--data", train, "--out", str(out), "--sample", "8", "--transforms", "ssa:1",
+            "--test-data", test]  # fmt: skip
+    assert baselines_cli.main(argv) == 0
+    argv = ["--run", str(out), "--preset", "test", "--evaluators", "utility", "--splits",
+            "subject", "--folds", "2"]  # fmt: skip
+    assert harness.main(argv) == 0  # no --test-data: the trainer's
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert "cross" in metrics["splits"] and load_dataset(test).name in metrics["data"]
+    cross = [r for r in metrics["results"]["utility"]["records"] if r["split"] == "cross"]
+    assert cross and all(r["users"] == len(load_dataset(test).subject_ids) for r in cross)
