@@ -10,6 +10,11 @@ Every transform gets the cheap families (``cnn``, ``rf``). A staged family
   :func:`front_distance` says how far each transform is from that front; by
   default every transform within ``front_margin`` of it, or the
   ``strong_transforms`` nearest when that is set;
+- except the transforms (raw included) the cheap attackers already judge **at the
+  ceiling**: a privacy gap within ``saturation`` of the largest possible one
+  (accuracy 1 for gender), where a stronger attacker could add at most
+  ``saturation`` and no verdict can change (on known users nearly every release
+  of gender sits there);
 - the sanitizers **the online policies release** (DySan runs, gender on held-out
   users): the fixed and personalized choices, and the dynamic policy's choices
   that release at least ``policy_min_share`` of the stream's chunks, chosen as the
@@ -96,6 +101,11 @@ def policy_sanitizers(
     return out
 
 
+def max_gap(chance: float) -> float:
+    """The largest privacy gap ``|accuracy - chance|`` any attacker can reach."""
+    return max(1.0 - chance, chance)
+
+
 def staged_selection(
     num_transforms: int,
     utility_V: np.ndarray,
@@ -104,9 +114,13 @@ def staged_selection(
     margin: float,
     count: int | None,
     policies: dict[str, list[int]] | None = None,
+    ceiling: float | None = None,
+    saturation: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(selected_V, why)``: raw, the released transforms near the front (by the cheap
-    attackers' scores, raw left out), and the policies' sanitizers (index + 1)."""
+    attackers' scores, raw left out), and the policies' sanitizers (index + 1), less those
+    whose cheap leakage is within ``saturation`` of ``ceiling`` (the largest possible gap:
+    :func:`max_gap`; None: no ceiling), listed under ``why["saturated"]``."""
     selected = np.zeros(num_transforms, bool)
     selected[0] = True
     released = np.arange(1, num_transforms)
@@ -123,4 +137,8 @@ def staged_selection(
         idx = [p + 1 for p in picks]
         selected[idx] = True
         why[f"policy {policy}"] = idx
+    if ceiling is not None:
+        at_ceiling = selected & (np.asarray(leakage_V) >= ceiling - saturation - 1e-12)
+        selected &= ~at_ceiling
+        why["saturated"] = [int(v) for v in np.flatnonzero(at_ceiling)]
     return selected, why

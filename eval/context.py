@@ -151,9 +151,12 @@ class EvalContext:
             policies = None
             if split == "subject" and task == "gender" and self.policies_planned:
                 policies = self._policy_choices()
+            y, valid, _ = self.splits[split].labels(task, "test")
             selected, why = attack_plan.staged_selection(
                 len(self.transforms.names), utility, leakage, margin=self.config.front_margin,
                 count=self.config.strong_transforms, policies=policies,
+                ceiling=attack_plan.max_gap(attack_plan.chance_level(task, y[valid])),
+                saturation=self.config.saturation,
             )  # fmt: skip
             self._plans[(split, task)] = {"selected": selected, "why": why}
         p = self._plans[(split, task)]

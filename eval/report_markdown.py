@@ -126,7 +126,9 @@ def _attackers(privacy: dict[str, Any], summary: dict[str, Any]) -> list[str]:
             "",
             "The strong family was trained for these transforms (the staged plan: raw data, "
             "the transforms near the cheap attackers' privacy-utility front, the online "
-            "policies' sanitizers); every other transform was judged by the cheap families "
+            "policies' sanitizers), less those the cheap attackers already judge at the "
+            "ceiling (`saturated`: a stronger attacker could add at most the preset's "
+            "`saturation`); every other transform was judged by the cheap families "
             "only, and its figures are marked `cheap only`.",
             "",
         ]

@@ -189,6 +189,14 @@ def test_staged_plan_picks_the_front_and_the_policies() -> None:
     two, why = attack_plan.staged_selection(7, utility, leakage, margin=0.02, count=2,
                                             policies={"fixed": [5]})  # fmt: skip
     assert why["front"] == [3, 2] and list(np.flatnonzero(two)) == [0, 2, 3, 6]
+    # At the ceiling (gap within 0.20 of 1/2: accuracy >= 0.80): raw and 1 are left out,
+    # even where the front or a policy asks for them; 2 (gap 0.10) is not.
+    capped, why = attack_plan.staged_selection(
+        7, utility, leakage, margin=0.02, count=None, policies={"fixed": [0]},
+        ceiling=attack_plan.max_gap(0.5), saturation=0.20,
+    )  # fmt: skip
+    assert why["saturated"] == [0, 1] and list(np.flatnonzero(capped)) == [2, 3, 4]
+    assert attack_plan.max_gap(0.5) == 0.5 and attack_plan.max_gap(0.25) == 0.75
     # The policies' choices, as the online evaluator makes them (index 0 = first sanitizer).
     chunk = np.repeat(np.arange(4), 5)
     act_ok = np.ones((3, 20), bool)
