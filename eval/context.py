@@ -80,7 +80,11 @@ class EvalContext:
         if key not in self._features:
             x = s.released_train if side == "train" else s.released_test
             with self.step(f"features of {x.shape[0]} x {x.shape[1]} windows ({split}, {side})"):
-                self._features[key] = features_of(x, self.rate_hz, s.train.channels)
+                if s.store is not None:  # each window's computed once for every split
+                    rows = s.store_rows[side]
+                    self._features[key] = s.store.features(rows, self.rate_hz, s.train.channels)
+                else:
+                    self._features[key] = features_of(x, self.rate_hz, s.train.channels)
         return self._features[key]
 
     def attack_data(self, split: str, task: str, fold: int = 0) -> AttackData:

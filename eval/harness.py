@@ -36,6 +36,7 @@ from eval.splits import (
     build_cross_split,
     build_kfold_split,
     build_split,
+    dataset_store,
 )
 from eval.transforms import load_transforms
 from jaxpriv.checkpoint import CheckpointError
@@ -160,12 +161,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         built = {}
+        store = None  # every window of ds released once, shared by its splits
         for kind in splits:
             print(f"[split {kind}] windowing and releasing ({THREATS[kind]})", file=sys.stderr)
+            if kind != "time" and store is None:
+                store = dataset_store(ds, transforms, seed=args.seed)
             if kind == "kfold":
-                built[kind] = build_kfold_split(ds, transforms, folds=args.folds, seed=args.seed)
+                built[kind] = build_kfold_split(
+                    ds, transforms, folds=args.folds, seed=args.seed, store=store
+                )
             else:
-                built[kind] = build_split(ds, transforms, kind, seed=args.seed)
+                built[kind] = build_split(ds, transforms, kind, seed=args.seed, store=store)
             for w in built[kind].warnings:
                 print(f"  warning: {w}", file=sys.stderr)
             if kind == "subject" and "kfold" not in splits and _too_few(built[kind]):

@@ -27,6 +27,7 @@ from eval.splits import (
     EvalSplit,
     build_kfold_split,
     build_split,
+    dataset_store,
 )
 from eval.transforms import TransformSet
 from jaxpriv import metrics
@@ -102,9 +103,9 @@ def build_splits(
     ds: Dataset, transforms: TransformSet, kinds: Sequence[str]
 ) -> dict[str, EvalSplit]:
     """The harness's splits of ``ds`` for ``transforms``, released once for every seed."""
-    splits = {}
+    splits, store = {}, dataset_store(ds, transforms, seed=0)
     for kind in kinds:
-        splits[kind] = build_split(ds, transforms, kind, seed=0)
+        splits[kind] = build_split(ds, transforms, kind, seed=0, store=store)
         for warning in splits[kind].warnings:
             print(f"  warning ({transforms.method}, {kind}): {warning}", file=sys.stderr)
     return splits
@@ -117,8 +118,9 @@ def held_out_users_split(
     ``folds`` folds when given, else the subject split, or the k-fold with
     :data:`~eval.splits.DEFAULT_FOLDS` folds when the subject split holds out fewer than
     :data:`~eval.splits.MIN_TEST_USERS` users (too few for a figure)."""
+    store = dataset_store(ds, transforms, seed=0)
     if folds is None:
-        subject = build_splits(ds, transforms, ("subject",))["subject"]
+        subject = build_split(ds, transforms, "subject", seed=0, store=store)
         if len(subject.test_users()) >= MIN_TEST_USERS:
             return "subject", subject
         print(
@@ -127,7 +129,7 @@ def held_out_users_split(
             file=sys.stderr,
         )
         folds = DEFAULT_FOLDS
-    split = build_kfold_split(ds, transforms, folds=folds, seed=0)
+    split = build_kfold_split(ds, transforms, folds=folds, seed=0, store=store)
     for warning in split.warnings:
         print(f"  warning ({transforms.method}, kfold): {warning}", file=sys.stderr)
     return "kfold", split

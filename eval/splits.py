@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from eval.release_store import ReleaseStore
 from eval.transforms import TransformSet
 from jaxpriv.data.cross import fit_test_data
 from jaxpriv.data.dataset import DataFormatError, Dataset
 from jaxpriv.data.splits import split_by_subject, split_dataset, subject_folds
-from jaxpriv.data.task import window_pair
+from jaxpriv.data.task import task_windows, window_pair
 from jaxpriv.data.windows import Windows
 
 THREATS = {
@@ -64,6 +65,10 @@ class EvalSplit:
     released_test: np.ndarray  # (V, M, W, C)
     warnings: tuple[str, ...]
     folds: np.ndarray | None = None  # (M,) int: each window's fold (kfold only)
+    # Where the releases came from: the dataset's store and each side's rows in it
+    # (features are then computed once per window for every split sharing the store).
+    store: ReleaseStore | None = None
+    store_rows: dict[str, np.ndarray] | None = None  # "train"/"test" -> (N,) rows
 
     @property
     def threat(self) -> str:
@@ -131,8 +136,32 @@ def _gender_counts(win: Windows) -> dict[str, int]:
     return counts
 
 
-def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int = 0) -> EvalSplit:
-    """Window ``ds`` as the run did, split it by ``kind`` and release both sides."""
+def dataset_store(ds: Dataset, transforms: TransformSet, *, seed: int = 0) -> ReleaseStore:
+    """Every window of ``ds`` (cut with the run's task) released once: share it between
+    the splits of ``ds`` (``store=``) so that none releases a window again."""
+    task = transforms.spec.task()
+    return ReleaseStore(transforms, task_windows(task, task.cut(ds)), seed)
+
+
+def _released(kind: str, train: Windows, test: Windows, store: ReleaseStore) -> dict[str, Any]:
+    rows = {"train": store.rows(train), "test": store.rows(test)}
+    return {
+        "kind": kind, "train": train, "test": test, "store": store, "store_rows": rows,
+        "released_train": store.take(rows["train"]), "released_test": store.take(rows["test"]),
+    }  # fmt: skip
+
+
+def build_split(
+    ds: Dataset,
+    transforms: TransformSet,
+    kind: str,
+    *,
+    seed: int = 0,
+    store: ReleaseStore | None = None,
+) -> EvalSplit:
+    """Window ``ds`` as the run did, split it by ``kind`` and release both sides (from
+    ``store``, else from a store of ``ds``'s windows; the time split, whose windows are
+    its own, releases its sides itself)."""
     if kind not in THREATS:
         raise ValueError(f"unknown split {kind!r}; expected one of {list(THREATS)}")
     spec = transforms.spec
@@ -164,18 +193,23 @@ def build_split(ds: Dataset, transforms: TransformSet, kind: str, *, seed: int =
         train_ds, test_ds = split_dataset(ds, "trial")
     train, test = window_pair(task, ds, train_ds, test_ds, kind)
     warnings += _check(kind, train, test)
-    return EvalSplit(
-        kind=kind,
-        train=train,
-        test=test,
-        released_train=transforms.release(train.x, train.attributes, train.activity, seed),
-        released_test=transforms.release(test.x, test.attributes, test.activity, seed + 1),
-        warnings=tuple(warnings),
-    )
+    if kind == "time":
+        return EvalSplit(
+            kind=kind, train=train, test=test, warnings=tuple(warnings),
+            released_train=transforms.release(train.x, train.attributes, train.activity, seed),
+            released_test=transforms.release(test.x, test.attributes, test.activity, seed + 1),
+        )  # fmt: skip
+    store = store or ReleaseStore(transforms, task_windows(task, ds), seed)
+    return EvalSplit(**_released(kind, train, test, store), warnings=tuple(warnings))
 
 
 def build_kfold_split(
-    ds: Dataset, transforms: TransformSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0
+    ds: Dataset,
+    transforms: TransformSet,
+    *,
+    folds: int = DEFAULT_FOLDS,
+    seed: int = 0,
+    store: ReleaseStore | None = None,
 ) -> EvalSplit:
     """The user k-fold split: every user of ``ds`` (cut with the run's task) in one of
     ``folds`` folds (at most one per user; stratified by gender), the windows released
@@ -205,11 +239,8 @@ def build_kfold_split(
             "user's accuracy)"
         )
     warnings += _check("subject", win, win)  # pooled over the folds: all users tested
-    released = transforms.release(win.x, win.attributes, win.activity, seed)
-    return EvalSplit(
-        kind="kfold", train=win, test=win, released_train=released, released_test=released,
-        warnings=tuple(warnings), folds=fold_N,
-    )  # fmt: skip
+    store = store or ReleaseStore(transforms, win, seed)
+    return EvalSplit(**_released("kfold", win, win, store), warnings=tuple(warnings), folds=fold_N)
 
 
 def _trained_users(spec, users: list[str]) -> list[str]:

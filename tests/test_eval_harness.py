@@ -15,6 +15,7 @@ from eval.splits import build_split
 from eval.transforms import RAW, RELEASE_CHUNK, load_transforms
 from jaxpriv.checkpoint import CheckpointError
 from jaxpriv.data.load import load_from_description
+from jaxpriv.data.task import task_windows
 from jaxpriv.methods.dysan_io import load_sanitizer
 from train import dysan as dysan_cli
 
@@ -49,13 +50,18 @@ def test_transforms_are_raw_plus_every_variant_and_release_like_the_sanitizer(ru
     win = split.test
     assert split.released_test.shape == (3, len(win), 125, 6)
     np.testing.assert_array_equal(split.released_test[0], win.x)  # raw is the identity
-    # Variant 2's release of the first chunk equals the standalone sanitizer with the same key.
-    key = jax.random.split(jax.random.fold_in(jax.random.key(3 + 1), 0), 2)[1]
-    n = min(len(win), RELEASE_CHUNK)
+    # Every window of the dataset is released once (the split's store, seed 3), and the
+    # split takes its rows: variant 2's release of the store's first chunk equals the
+    # standalone sanitizer with the same key.
+    np.testing.assert_array_equal(split.released_test, split.store.take(split.store_rows["test"]))
+    task = t.spec.task()
+    every = task_windows(task, task.cut(ds))
+    key = jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 2)[1]
+    n = min(len(every), RELEASE_CHUNK)
     expected = load_sanitizer(run_dir, index=1)(
-        win.x[:n], win.attributes[:n], win.activity[:n], key
+        every.x[:n], every.attributes[:n], every.activity[:n], key
     )
-    np.testing.assert_allclose(split.released_test[2, :n], np.asarray(expected), atol=1e-5)
+    np.testing.assert_allclose(split.store.released[2, :n], np.asarray(expected), atol=1e-5)
     assert not np.allclose(split.released_test[1], split.released_test[2])
 
 

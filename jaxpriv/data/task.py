@@ -253,13 +253,21 @@ def rename_activities(ds: Dataset, mapping: Mapping[str, str]) -> Dataset:
     )
 
 
+def task_windows(task: Task, ds: Dataset, part: Dataset | None = None) -> Windows:
+    """The windows of ``part`` (default: all) of ``ds`` (already cut), with ``ds``'s
+    vocabulary: the same window of a recording is the same in every split."""
+    vocab = vocabularies(ds, activities=task.activities)
+    return make_windows(
+        ds if part is None else part, window=task.window, stride=task.stride, short="skip",
+        **vocab,
+    )  # fmt: skip
+
+
 def window_pair(
     task: Task, ds: Dataset, train_ds: Dataset, test_ds: Dataset, split: str
 ) -> tuple[Windows, Windows]:
     """Both sides of a split of ``ds`` (already cut) as windows with one vocabulary."""
-    vocab = vocabularies(ds, activities=task.activities)
-    win = {"window": task.window, "stride": task.stride, "short": "skip", **vocab}
-    train, test = make_windows(train_ds, **win), make_windows(test_ds, **win)
+    train, test = task_windows(task, ds, train_ds), task_windows(task, ds, test_ds)
     if len(train) == 0 or len(test) == 0:
         side = "training" if len(train) == 0 else "held-out"
         raise DataFormatError(
