@@ -45,7 +45,7 @@ class ReleaseStore:
                                  np.float32)  # fmt: skip
         self._row: dict[bytes, int] = {}
         self._additions = 0
-        self._features: np.ndarray | None = None  # (V, N, D), rows [0, _featurised)
+        self._features: np.ndarray | None = None  # (V, rows featurised so far, D)
         self.rows(windows)
 
     def rows(self, win: Windows) -> np.ndarray:
