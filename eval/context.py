@@ -215,11 +215,25 @@ class EvalContext:
         key = (split, task, family, mode)
         if key in self._predictions:
             return self._predictions[key]
+        t0 = time.perf_counter()
+        pred, infos = self._attack(key, self.selected(split, task, family, mode))
+        self._predictions[key] = pred
+        if infos:
+            self.info[key] = infos
+        self._attack_seconds += time.perf_counter() - t0
+        done = len(self._predictions)
+        if done < self.planned_attacks:
+            left = self._attack_seconds / done * (self.planned_attacks - done)
+            self.log(f"  attacker sets: {done}/{self.planned_attacks}, ~{left / 60:.1f} min left")
+        return pred
+
+    def _attack(self, key: tuple, selected: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """One attacker set's predictions ``(V, M)`` for the ``selected`` transforms (per
+        fold of a k-fold), and its training info."""
+        split, task, family, mode = key
         s = self.splits[split]
-        selected = self.selected(split, task, family, mode)
         fits = int(selected.any()) if mode == "static" else int(selected.sum())
         folds = f" x {s.num_folds} folds" if s.folds is not None else ""
-        t0 = time.perf_counter()
         pred = np.full((len(self.transforms.names), len(s.test)), UNJUDGED, np.int32)
         infos = {}
         with self.step(f"{fits}{folds} {family.upper()} {task} model(s), {mode}, {s.threat}"):
@@ -232,15 +246,34 @@ class EvalContext:
                 pred[:, s.fold_rows(fold)[1]] = fold_pred
                 if info:
                     infos[f"fold {fold}"] = info
-        self._predictions[key] = pred
-        if infos:
-            self.info[key] = infos["fold 0"] if s.folds is None else infos
-        self._attack_seconds += time.perf_counter() - t0
-        done = len(self._predictions)
-        if done < self.planned_attacks:
-            left = self._attack_seconds / done * (self.planned_attacks - done)
-            self.log(f"  attacker sets: {done}/{self.planned_attacks}, ~{left / 60:.1f} min left")
-        return pred
+        return pred, (infos.get("fold 0", {}) if s.folds is None else infos)
+
+    def judge_also(self, split: str, task: str, transforms: list[int]) -> list[int]:
+        """Train the staged families' adaptive attackers also for ``transforms`` (those a
+        table shows, chosen after the plan was made), where they apply and were not trained;
+        returns the transforms added. Their predictions join the cached ones, and the plan
+        lists them under ``"shown"``."""
+        added: list[int] = []
+        for family in (n for n in ALL_FAMILIES if REGISTRY[n].staged):
+            if not self.applies(family, task, "adaptive"):
+                continue
+            key = (split, task, family, "adaptive")
+            pred = self.predictions(*key)
+            missing = [v for v in transforms if (pred[v] == UNJUDGED).all()]
+            if not missing:
+                continue
+            selected = np.zeros(len(self.transforms.names), bool)
+            selected[missing] = True
+            more, infos = self._attack(key, selected)
+            pred[missing] = more[missing]
+            if infos:
+                self.info[(*key, "shown")] = infos
+            if (split, task) in self._plans:
+                plan = self._plans[(split, task)]
+                plan["selected"][missing] = True
+                plan["why"]["shown"] = sorted(set(plan["why"].get("shown", [])) | set(missing))
+            added += [v for v in missing if v not in added]
+        return added
 
     def plan_attacks(self, evaluators: set[str]) -> None:
         """Count the attacker sets the selected evaluators will need (for the ETA); the

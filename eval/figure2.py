@@ -12,8 +12,9 @@ attackers: the app's activity model and the gender attacker, each trained on
 raw data (static) and retrained on the release (adaptive); per mode the
 harness's ``strongest`` record: the best of every family that judged the
 transform (``cnn``, ``rf``, and the staged ``strong`` family where the staged
-plan trained it), named in the table, with the figures the strong family applied
-to but did not judge marked "cheap only". DySan's row is its variant with the
+plan trained it, and for every variant the table shows: ``EvalContext.judge_also``),
+named in the table, with the figures the strong family applied to but did not
+judge marked "cheap only" (a harness report reused as it is). DySan's row is its variant with the
 best ``0.2 * activity + 0.8 * (1 - |1/2 - gender|)`` (the fixed policy's
 score, seed 001) under the adaptive attackers, chosen on these same held-out
 users, which flatters DySan: the table also gives the median variant. GEN and
@@ -156,6 +157,16 @@ def measure_run(path: Path, ds, args: argparse.Namespace) -> dict[str, Any]:
     for seed in range(0 if reused else args.seeds):
         print(f"[{path.name}] seed {seed + 1}/{args.seeds}", file=sys.stderr)
         ctx = EvalContext(transforms, splits, PRESETS[args.eval_preset], ds.rate_hz, seed)
+        # The rows the table shows get the strong family too, where the plan left them out.
+        first: dict[str, dict] = {n: {} for n in transforms.names}
+        for role in ("utility", "privacy"):
+            collect(attack_records(ctx, role), split, first)
+        accuracies = {
+            n: {**{k: v[0] for k, v in first[n]["accuracy"].items()}, "alive": alive}
+            for n, alive in zip(transforms.names, transforms.alive, strict=True)
+        }
+        shown = shown_variants(transforms.method, accuracies)
+        ctx.judge_also(split, "gender", [transforms.names.index(n) for n in shown])
         for role in ("utility", "privacy"):
             collect(attack_records(ctx, role), split, measured)
     released = splits[split].released_test
@@ -186,22 +197,28 @@ def fixed_policy_score(r: dict[str, float]) -> float:
     )
 
 
+def shown_variants(method: str, per_transform: dict[str, dict[str, Any]]) -> list[str]:
+    """The variants the table shows of one run: the best by the fixed policy's score (of
+    MSDA's run, its AAE), and DySan's median variant by that score too."""
+    variants = {n: r for n, r in per_transform.items() if n != RAW and r["alive"]}
+    if method == "msda":
+        variants = {n: r for n, r in variants.items() if n.startswith("aae")} or variants
+    ranked = sorted(variants, key=lambda n: fixed_policy_score(variants[n]), reverse=True)
+    median = [ranked[len(ranked) // 2]] if method == "dysan" and len(ranked) > 2 else []
+    return ranked[:1] + median
+
+
 def pick_rows(measured: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Raw (from DySan's run), each method's chosen variant, and DySan's median variant."""
     rows = {}
     for method, run in measured.items():
-        variants = {n: r for n, r in run["per_transform"].items() if n != RAW and r["alive"]}
-        if not variants:
+        shown = shown_variants(method, run["per_transform"])
+        if not shown:
             continue
         if method == "dysan" or RAW not in rows:
             rows.setdefault(RAW, {**run["per_transform"][RAW], "variant": "-", "method": RAW})
-        if method == "msda":
-            variants = {n: r for n, r in variants.items() if n.startswith("aae")} or variants
-        ranked = sorted(variants, key=lambda n: fixed_policy_score(variants[n]), reverse=True)
-        rows[method] = {**variants[ranked[0]], "variant": ranked[0], "method": method}
-        if method == "dysan" and len(ranked) > 2:
-            median = ranked[len(ranked) // 2]
-            rows["dysan-median"] = {**variants[median], "variant": median, "method": method}
+        for key, name in zip((method, "dysan-median"), shown, strict=False):
+            rows[key] = {**run["per_transform"][name], "variant": name, "method": method}
     return rows
 
 

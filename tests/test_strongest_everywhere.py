@@ -282,3 +282,43 @@ def test_report_draws_every_family_with_na_where_a_staged_one_did_not_judge(tmp_
     records = attack_records(_context("subject", _gender_predictions()), "privacy")
     paths = report_figures._gender_attackers(records, ["a", "b"], tmp_path)  # b: no strong
     assert [p.name for p in paths] == ["gender_attackers.png"] and paths[0].stat().st_size
+
+
+def test_judge_also_trains_the_strong_family_for_a_tables_rows(monkeypatch) -> None:
+    # Figure 2 shows variants chosen after the plan; judge_also trains the staged family for
+    # them (only for those it did not judge) and the plan lists them as "shown".
+    from eval import context as context_module
+    from eval.attackers import Family
+
+    test = _windows()
+    n = len(test)
+    names = (RAW, "s1", "s2", "s3")
+    released = np.zeros((4, n, 8, 1), np.float32)
+    split = EvalSplit("subject", test, test, released, released, ())
+    ctx = EvalContext(
+        SimpleNamespace(method="x", names=names), {"subject": split},
+        dataclasses.replace(PRESETS["test"], front_margin=0.0), rate_hz=50.0,
+        log=lambda line: None,
+    )  # fmt: skip
+    right = np.tile(test.gender, (4, 1))
+    ctx._predictions[("subject", "activity", "cnn", "adaptive")] = np.tile(test.activity, (4, 1))
+    ctx._predictions[("subject", "activity", "rf", "adaptive")] = np.tile(test.activity, (4, 1))
+    # s1 hides gender from the cheap attackers (the front); s2, s3 leak it.
+    leaky = np.where(np.arange(n) % 2 == 0, test.gender, 1 - test.gender)
+    cheap = np.stack([right[0], leaky, right[2], right[3]])
+    ctx._predictions[("subject", "gender", "cnn", "adaptive")] = cheap
+    ctx._predictions[("subject", "gender", "rf", "adaptive")] = cheap
+    trained: list[list[int]] = []
+
+    def strong(data, selected, *, mode, cfg, seed, execution):
+        trained.append([int(v) for v in np.flatnonzero(selected)])
+        return np.where(selected[:, None], right, UNJUDGED).astype(np.int32), {}
+
+    monkeypatch.setitem(context_module.REGISTRY, "strong", Family("strong", strong, True, ""))
+    # raw and s2, s3 are at the ceiling (accuracy 1): the plan trains the front only.
+    assert ctx.judge_also("subject", "gender", [1, 2]) == [2]
+    assert trained == [[1], [2]]
+    assert ctx.judge_also("subject", "gender", [1, 2]) == []  # nothing trained twice
+    judged = ctx.judged("subject", "gender", "strong", "adaptive")
+    assert list(np.flatnonzero(judged)) == [1, 2]
+    assert ctx.plans()["subject/gender"]["shown"] == [2]
