@@ -59,7 +59,7 @@ class EvalContext:
     info: dict[tuple, dict[str, Any]] = dataclasses.field(default_factory=dict)
     started: float = dataclasses.field(default_factory=time.perf_counter)
     planned_attacks: int = 0  # attacker sets the selected evaluators will ask for (for ETA)
-    policies_planned: bool = True  # the online evaluator runs: cover its policies' choices
+    policies_planned: bool = False  # set when the online evaluator runs: cover its choices
     _attack_seconds: float = 0.0
 
     @contextmanager
