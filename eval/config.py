@@ -26,6 +26,10 @@ class EvalConfig:
     # a stronger attacker could add at most this much.
     saturation: float = 0.02
     policy_min_share: float = 0.05  # dynamic policy: sanitizers releasing this share of chunks
+    # Gender on known users (trial/time splits): it follows from identity there, and every
+    # release of the main job leaked it almost completely; the quick preset measures activity
+    # and identity on those splits, gender on held-out users.
+    known_users_gender: bool = True
     strong_roles: tuple[str, ...] = ("privacy",)  # tasks the strong family attacks
     strong_modes: tuple[str, ...] = ("adaptive",)  # the headline threat; "static" may be added
     weak_margin: float = 0.02  # warn when a verdict's family is this far below the best on raw
@@ -57,6 +61,7 @@ PRESETS: dict[str, EvalConfig] = {
             features=(32, 32, 32), pool=True, max_steps=2000, eval_every=50, patience=3
         ),
         front_margin=0.0,
+        known_users_gender=False,
     ),
     # The calibration's classifier (docs/calibration.md); an accelerator helps for many variants.
     "full": EvalConfig(

@@ -24,7 +24,7 @@ import numpy as np
 from eval import attack_plan
 from eval.attackers import ALL_FAMILIES, MODES, REGISTRY, UNJUDGED, AttackData, features_of
 from eval.config import EvalConfig
-from eval.splits import TASKS, EvalSplit
+from eval.splits import KNOWN_USERS, TASKS, EvalSplit
 from eval.strong_attacker import own_split
 from eval.transforms import TransformSet
 
@@ -117,6 +117,14 @@ class EvalContext:
                 return data  # a fold's rows are copies: made when asked, not kept
             self._data[(split, task, fold)] = data
         return self._data[(split, task, fold)]
+
+    def tasks(self, split: str) -> tuple[str, ...]:
+        """The tasks measured on ``split``: its own (:meth:`EvalSplit.tasks`), less gender
+        on known users where the preset leaves it out (``known_users_gender``)."""
+        tasks = self.splits[split].tasks()
+        if split in KNOWN_USERS and not self.config.known_users_gender:
+            return tuple(t for t in tasks if t != "gender")
+        return tasks
 
     def _seed(self, *key: str) -> int:
         # Distinct per attacker set and reproducible (str hashes are salted per process).
@@ -282,12 +290,15 @@ class EvalContext:
         self.policies_planned = "online" in evaluators
         self.planned_attacks = sum(
             1
-            for split in self.splits.values()
-            for task in split.tasks()
+            for split in self.splits
+            for task in self.tasks(split)
             for family in ALL_FAMILIES
             for mode in MODES
             if TASKS[task] in roles and self.applies(family, task, mode)
         )
 
     def describe(self) -> dict[str, Any]:
-        return {name: s.describe() for name, s in self.splits.items()}
+        return {
+            name: {**s.describe(), "tasks": list(self.tasks(name))}
+            for name, s in self.splits.items()
+        }

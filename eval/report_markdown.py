@@ -45,11 +45,20 @@ def _splits(summary: dict[str, Any]) -> list[str]:
                 "test users": f"{len(s['test_users'])} ({g['female']} F, {g['male']} M)",
                 "train windows": s["train_windows"],
                 "test windows": s["test_windows"],
+                "tasks": ", ".join(s.get("tasks", [])),
             }
         )
         warnings += [f"- **{name}**: {w}" for w in s["warnings"]]
-    cols = ["split", "threat", "train users", "test users", "train windows", "test windows"]
-    return ["## Splits", "", format_table(rows, cols), "", *warnings, ""]
+    cols = ["split", "threat", "train users", "test users", "train windows", "test windows",
+            "tasks"]  # fmt: skip
+    note = []
+    if any(s.get("tasks") and "gender" not in s["tasks"] for s in summary["splits"].values()):
+        note = [
+            "Gender on known users is not measured by this preset (`known_users_gender`): "
+            "it follows from identity there, measured on those splits.",
+            "",
+        ]
+    return ["## Splits", "", format_table(rows, cols), "", *note, *warnings, ""]
 
 
 def _raw_strength(records: list[dict], split: str, task: str, mode: str) -> dict[str, float]:

@@ -272,3 +272,21 @@ def test_attackers_all_and_cheap_choose_every_transform_or_none() -> None:
     records = attack_records(cheap, "privacy")
     assert {r["family"] for r in records} == {"cnn", "rf", "strongest"}
     assert not any(r.get("cheap_only") for r in records)  # strong did not apply: not flagged
+
+
+def test_the_quick_preset_measures_identity_not_gender_on_known_users() -> None:
+    def split(kind: str) -> SimpleNamespace:
+        tasks = ("activity", "gender") if kind == "subject" else ("activity", "gender", "identity")
+        return SimpleNamespace(tasks=lambda: tasks)
+
+    splits = {"subject": split("subject"), "trial": split("trial")}
+    names = SimpleNamespace(method="x", names=(RAW,))
+    quick = EvalContext(names, splits, PRESETS["quick"], rate_hz=50.0, log=lambda line: None)
+    assert quick.tasks("subject") == ("activity", "gender")
+    assert quick.tasks("trial") == ("activity", "identity")
+    full = EvalContext(names, splits, PRESETS["full"], rate_hz=50.0, log=lambda line: None)
+    assert full.tasks("trial") == ("activity", "gender", "identity")
+    quick.plan_attacks({"utility", "privacy"})
+    full.plan_attacks({"utility", "privacy"})
+    # Per family and mode: cnn, rf static + adaptive (4), strong adaptive (1), per task.
+    assert quick.planned_attacks == 4 * 4 + 2 * 1 and full.planned_attacks == 5 * 4 + 3 * 1

@@ -73,7 +73,7 @@ def attack_records(ctx: EvalContext, role: str) -> list[dict[str, Any]]:
     key = jax.random.key(ctx.seed)
     for split_name, split in ctx.splits.items():
         user_names = split.test.subjects
-        for task in split.tasks():
+        for task in ctx.tasks(split_name):
             if TASKS[task] != role:
                 continue
             y, valid, k = split.labels(task, "test")
