@@ -71,16 +71,8 @@ PAPER_STATISTICS = {
     "dysan": (0.68, 0.77, 0.40, 1.28, 230.87),
 }
 WEIGHT_ACTIVITY, WEIGHT_GENDER = 0.2, 0.8
-COLUMNS = (
-    "method",
-    "variant",
-    "activity static",
-    "activity adaptive",
-    "paper activity",
-    "gender static",
-    "gender adaptive",
-    "paper gender",
-)
+COLUMNS = ("method", "variant", "activity static", "activity adaptive", "paper activity",
+           "gender static", "gender adaptive", "paper gender")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
