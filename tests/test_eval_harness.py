@@ -92,7 +92,11 @@ def test_report_holds_every_attacker_split_and_metric(report) -> None:
                 continue
             plan = m["results"]["privacy"]["plans"][f"{split}/{task}"]
             assert set(adaptive["strong"]) == {names[v] for v in plan["selected"]}
-            assert RAW in adaptive["strong"] and set(plan["front"]) <= set(plan["selected"])
+            # Raw data and the front, less what the cheap attackers judge at the ceiling.
+            saturated = set(plan["saturated"])
+            assert not saturated & set(plan["selected"])
+            assert set(plan["front"]) - saturated <= set(plan["selected"])
+            assert (RAW in adaptive["strong"]) == (0 not in saturated)
             for name, r in adaptive["strongest"].items():
                 assert ("strong" in r["judged_by"]) == (name in adaptive["strong"])
                 assert r["cheap_only"] == (name not in adaptive["strong"])
